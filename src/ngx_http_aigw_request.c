@@ -1,0 +1,1125 @@
+/*
+ * aigw: the request path.
+ *
+ * In the precontent phase: classify the endpoint, authenticate the gateway
+ * key (from the headers, before the body is read), read the body without
+ * blocking, validate it in one scan, pick a channel, rewrite the body by span
+ * copy, replace it, swap the client's credentials for the channel's, and
+ * leave the upstream URL in variables for proxy_pass.
+ */
+
+#include "ngx_http_aigw_module.h"
+
+
+static ngx_uint_t ngx_http_aigw_endpoint(ngx_http_request_t *r);
+static ngx_int_t ngx_http_aigw_auth(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_loc_conf_t *alcf);
+static ngx_int_t ngx_http_aigw_strip_credentials(ngx_http_request_t *r,
+    ngx_str_t *token);
+static void ngx_http_aigw_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_aigw_process(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx);
+static ngx_int_t ngx_http_aigw_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_aigw_check_fields(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, aigw_json_member_t *m, size_t n);
+static ngx_int_t ngx_http_aigw_set_body(ngx_http_request_t *r, u_char *body,
+    size_t len);
+static ngx_int_t ngx_http_aigw_upstream(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx);
+static ngx_int_t ngx_http_aigw_models_handler(ngx_http_request_t *r);
+
+
+static const char  *ngx_http_aigw_type_names[] = {
+    "nothing", "an object", "an array", "a string", "a number", "a boolean",
+    "a boolean", "null"
+};
+
+
+#define ngx_http_aigw_param(p)  (&(ngx_str_t) ngx_string(p))
+
+
+ngx_int_t
+ngx_http_aigw_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_table_elt_t            *h;
+    ngx_http_aigw_ctx_t        *ctx;
+    ngx_http_variable_value_t  *vv;
+    ngx_http_aigw_loc_conf_t   *alcf;
+    ngx_http_aigw_main_conf_t  *amcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
+
+    if (!alcf->enable || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_aigw_get_ctx(r);
+
+    if (ctx) {
+        return ctx->waiting ? NGX_DONE : ctx->rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_aigw_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_aigw_module);
+
+    ctx->rc = NGX_DECLINED;
+    ctx->ttft = -1;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigw_module);
+
+    vv = ngx_http_get_indexed_variable(r, amcf->request_id_index);
+    if (vv && !vv->not_found) {
+        ctx->request_id.data = vv->data;
+        ctx->request_id.len = vv->len;
+    }
+
+    ctx->endpoint = ngx_http_aigw_endpoint(r);
+
+    if (ctx->endpoint == 0 || !(ctx->endpoint & alcf->endpoints)) {
+        ctx->endpoint = 0;
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_NOT_FOUND,
+                                   "invalid_request_error", "unknown_url",
+                                   NULL, "Unknown request URL: %V %V.",
+                                   &r->method_name, &r->uri);
+    }
+
+    if ((ctx->endpoint == NGX_HTTP_AIGW_MODELS
+         && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+        || (ctx->endpoint != NGX_HTTP_AIGW_MODELS
+            && r->method != NGX_HTTP_POST))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+
+        if (ctx->endpoint == NGX_HTTP_AIGW_MODELS) {
+            ngx_str_set(&h->value, "GET, HEAD");
+
+        } else {
+            ngx_str_set(&h->value, "POST");
+        }
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                   "invalid_request_error",
+                                   "method_not_allowed", NULL,
+                                   "Method %V is not allowed for %V; "
+                                   "use %V.", &r->method_name, &r->uri,
+                                   &h->value);
+    }
+
+    rc = ngx_http_aigw_auth(r, ctx, alcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->endpoint == NGX_HTTP_AIGW_MODELS) {
+        r->content_handler = ngx_http_aigw_models_handler;
+        return NGX_DECLINED;
+    }
+
+    ctx->waiting = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_aigw_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ctx->waiting = 0;
+        ctx->rc = rc;
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static ngx_uint_t
+ngx_http_aigw_endpoint(ngx_http_request_t *r)
+{
+    ngx_str_t  *uri;
+
+    uri = &r->uri;
+
+#define ngx_http_aigw_ends_with(s)                                            \
+    (uri->len >= sizeof(s) - 1                                                \
+     && ngx_strncmp(uri->data + uri->len - (sizeof(s) - 1), s,                \
+                    sizeof(s) - 1) == 0)
+
+    if (ngx_http_aigw_ends_with("/chat/completions")) {
+        return NGX_HTTP_AIGW_CHAT;
+    }
+
+    if (ngx_http_aigw_ends_with("/completions")) {
+        return NGX_HTTP_AIGW_COMPLETIONS;
+    }
+
+    if (ngx_http_aigw_ends_with("/embeddings")) {
+        return NGX_HTTP_AIGW_EMBEDDINGS;
+    }
+
+    if (ngx_http_aigw_ends_with("/models")) {
+        return NGX_HTTP_AIGW_MODELS;
+    }
+
+#undef ngx_http_aigw_ends_with
+
+    return 0;
+}
+
+
+/*
+ * The key comes from "Authorization: Bearer", "x-api-key" or "api-key", in
+ * that order.  Only its SHA-256 is looked up; the key itself is never logged.
+ */
+
+static ngx_int_t
+ngx_http_aigw_auth(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_http_aigw_loc_conf_t *alcf)
+{
+    u_char                     *p;
+    int                         family;
+    u_char                      hash[AIGW_SHA256_LEN];
+    ngx_str_t                   token;
+    const u_char               *addr;
+    const aigw_key_t           *key;
+    struct sockaddr_in         *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6        *sin6;
+#endif
+    ngx_http_aigw_main_conf_t  *amcf;
+
+    if (ngx_http_aigw_strip_credentials(r, &token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (token.len) {
+        aigw_sha256(token.data, token.len, hash);
+
+        ctx->key_id[0] = 'k';
+        ctx->key_id[1] = '_';
+        aigw_hex_encode(ctx->key_id + 2, hash, 8);
+    }
+
+    if (!alcf->auth) {
+        return NGX_OK;
+    }
+
+    if (token.len == 0) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                   "invalid_request_error",
+                                   "missing_api_key", NULL,
+                                   "You didn't provide an API key. Send it "
+                                   "in the Authorization header as "
+                                   "'Bearer sk-...', or in the x-api-key "
+                                   "header.");
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigw_module);
+
+    key = amcf->keyset ? aigw_keys_find(amcf->keyset, hash) : NULL;
+
+    if (key == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "aigw: unknown API key %s", ctx->key_id);
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                   "invalid_request_error",
+                                   "invalid_api_key", NULL,
+                                   "Incorrect API key provided.");
+    }
+
+    ctx->key = key;
+
+    if (!key->enabled) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                   "invalid_request_error",
+                                   "api_key_disabled", NULL,
+                                   "This API key is disabled.");
+    }
+
+    if (key->expires && ngx_time() >= key->expires) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                   "invalid_request_error",
+                                   "api_key_expired", NULL,
+                                   "This API key has expired.");
+    }
+
+    if (key->nips) {
+        family = r->connection->sockaddr->sa_family;
+        addr = NULL;
+
+        switch (family) {
+
+        case AF_INET:
+            sin = (struct sockaddr_in *) r->connection->sockaddr;
+            addr = (const u_char *) &sin->sin_addr;
+            break;
+
+#if (NGX_HAVE_INET6)
+        case AF_INET6:
+            sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+            addr = sin6->sin6_addr.s6_addr;
+            break;
+#endif
+        }
+
+        if (addr == NULL || !aigw_key_ip_allowed(key, family, addr)) {
+            p = ngx_pnalloc(r->pool, NGX_SOCKADDR_STRLEN);
+            token.len = 0;
+
+            if (p) {
+                token.data = p;
+                token.len = ngx_sock_ntop(r->connection->sockaddr,
+                                          r->connection->socklen, p,
+                                          NGX_SOCKADDR_STRLEN, 0);
+            }
+
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_FORBIDDEN,
+                                       "permission_error", "ip_not_allowed",
+                                       NULL, "This API key may not be used "
+                                       "from %V.", &token);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Finds the client's key and rebuilds the header list without any
+ * credential header, so that no gateway key can reach an upstream.
+ */
+
+static ngx_int_t
+ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char           *p;
+    ngx_str_t         x_api_key, api_key;
+    ngx_uint_t        i, found;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    ngx_str_null(token);
+    ngx_str_null(&x_api_key);
+    ngx_str_null(&api_key);
+
+    found = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 13
+            && ngx_strncasecmp(h[i].lowcase_key, (u_char *) "authorization",
+                               13) == 0)
+        {
+            p = h[i].value.data;
+
+            if (h[i].value.len > 7
+                && ngx_strncasecmp(p, (u_char *) "bearer ", 7) == 0
+                && token->len == 0)
+            {
+                token->data = p + 7;
+                token->len = h[i].value.len - 7;
+
+                while (token->len && *token->data == ' ') {
+                    token->data++;
+                    token->len--;
+                }
+            }
+
+            found = 1;
+            continue;
+        }
+
+        if (h[i].key.len == 9
+            && ngx_strncmp(h[i].lowcase_key, "x-api-key", 9) == 0)
+        {
+            if (x_api_key.len == 0) {
+                x_api_key = h[i].value;
+            }
+
+            found = 1;
+            continue;
+        }
+
+        if (h[i].key.len == 7
+            && ngx_strncmp(h[i].lowcase_key, "api-key", 7) == 0)
+        {
+            if (api_key.len == 0) {
+                api_key = h[i].value;
+            }
+
+            found = 1;
+            continue;
+        }
+    }
+
+    if (token->len == 0) {
+        *token = x_api_key.len ? x_api_key : api_key;
+    }
+
+    if (!found) {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if ((h[i].key.len == 13
+             && ngx_strncmp(h[i].lowcase_key, "authorization", 13) == 0)
+            || (h[i].key.len == 9
+                && ngx_strncmp(h[i].lowcase_key, "x-api-key", 9) == 0)
+            || (h[i].key.len == 7
+                && ngx_strncmp(h[i].lowcase_key, "api-key", 7) == 0))
+        {
+            continue;
+        }
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    r->headers_in.headers = headers;
+
+    /* the copied list must not point back into this stack frame */
+
+    if (headers.last == &headers.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigw_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_aigw_ctx_t  *ctx;
+
+    ctx = ngx_http_aigw_get_ctx(r);
+
+    ctx->waiting = 0;
+    ctx->rc = ngx_http_aigw_process(r, ctx);
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
+{
+    size_t                     n, i;
+    ssize_t                    len;
+    ngx_int_t                  rc;
+    ngx_str_t                  body, dup;
+    aigw_json_error_t          err;
+    aigw_json_member_t        *m, *model;
+    aigw_body_result_t         res;
+    aigw_body_rewrite_t        rw;
+    ngx_http_aigw_route_t     *route;
+    ngx_http_aigw_target_t    *target;
+    ngx_http_aigw_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
+
+    rc = ngx_http_aigw_read_body(r, &body);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    m = ngx_palloc(r->pool,
+                   NGX_HTTP_AIGW_MAX_MEMBERS * sizeof(aigw_json_member_t));
+    if (m == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (aigw_json_parse_object(body.data, body.len, m,
+                                   NGX_HTTP_AIGW_MAX_MEMBERS, &n,
+                                   NGX_HTTP_AIGW_MAX_DEPTH, &err))
+    {
+    case AIGW_JSON_OK:
+        break;
+
+    case AIGW_JSON_DUPLICATE:
+        dup.len = err.key_len;
+        dup.data = (u_char *) err.key;
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "duplicate_key",
+                                   &dup, "The request body has the key "
+                                   "'%V' more than once.", &dup);
+
+    case AIGW_JSON_NOT_OBJECT:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "The request body must be a JSON "
+                                   "object.");
+
+    case AIGW_JSON_TOO_DEEP:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "The request body is nested too "
+                                   "deeply (the limit is %d levels).",
+                                   NGX_HTTP_AIGW_MAX_DEPTH);
+
+    case AIGW_JSON_TOO_MANY:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "The request body has too many "
+                                   "top-level fields (the limit is %d).",
+                                   NGX_HTTP_AIGW_MAX_MEMBERS);
+
+    default:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "We could not parse the JSON body "
+                                   "of your request: %s at byte %uz.",
+                                   err.msg, err.offset);
+    }
+
+    model = aigw_json_find(m, n, "model", 5);
+
+    if (model == NULL) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error",
+                                   "missing_required_parameter",
+                                   ngx_http_aigw_param("model"),
+                                   "You must provide a model parameter.");
+    }
+
+    if (model->type != AIGW_JSON_STRING) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_type",
+                                   ngx_http_aigw_param("model"),
+                                   "Invalid type for 'model': expected a "
+                                   "string, but got %s.",
+                                   ngx_http_aigw_type_names[model->type]);
+    }
+
+    ctx->model.data = ngx_pnalloc(r->pool, model->value_len);
+    if (ctx->model.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = aigw_json_unescape(model->value + 1, model->value_len - 2,
+                             ctx->model.data);
+
+    if (len <= 0 || len > NGX_HTTP_AIGW_MAX_MODEL) {
+        ngx_str_null(&ctx->model);
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_value",
+                                   ngx_http_aigw_param("model"),
+                                   "Invalid 'model': it must be 1 to %d "
+                                   "characters long.",
+                                   NGX_HTTP_AIGW_MAX_MODEL);
+    }
+
+    ctx->model.len = len;
+
+    for (i = 0; i < ctx->model.len; i++) {
+        if (ctx->model.data[i] <= 0x20 || ctx->model.data[i] >= 0x7f) {
+            /* the name goes to logs, headers and URLs: never keep it */
+            ngx_str_null(&ctx->model);
+
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value",
+                                       ngx_http_aigw_param("model"),
+                                       "Invalid 'model': only printable "
+                                       "ASCII characters without spaces are "
+                                       "allowed.");
+        }
+    }
+
+    rc = ngx_http_aigw_check_fields(r, ctx, m, n);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->key
+        && !aigw_key_model_allowed(ctx->key, ctx->model.data, ctx->model.len))
+    {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_FORBIDDEN,
+                                   "permission_error", "model_not_allowed",
+                                   ngx_http_aigw_param("model"),
+                                   "This API key is not allowed to use the "
+                                   "model '%V'.", &ctx->model);
+    }
+
+    route = ngx_http_aigw_find_route(alcf->routes, ctx->model.data,
+                                     ctx->model.len);
+    if (route == NULL) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_NOT_FOUND,
+                                   "invalid_request_error",
+                                   "model_not_found",
+                                   ngx_http_aigw_param("model"),
+                                   "The model '%V' does not exist or is not "
+                                   "served here.", &ctx->model);
+    }
+
+    target = ngx_http_aigw_select(route);
+    if (target == NULL) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "api_error", "no_channel_available", NULL,
+                                   "No channel is available for the model "
+                                   "'%V'.", &ctx->model);
+    }
+
+    ctx->channel = target->channel;
+    ctx->upstream_model = target->model.len ? target->model : ctx->model;
+
+    rw.model = ctx->upstream_model.data;
+    rw.model_len = ctx->upstream_model.len;
+    rw.rules = alcf->rules ? alcf->rules->elts : NULL;
+    rw.nrules = alcf->rules ? alcf->rules->nelts : 0;
+    rw.include_usage = alcf->include_usage
+                       && ctx->endpoint != NGX_HTTP_AIGW_EMBEDDINGS;
+
+    switch (aigw_body_build(body.data, body.len, m, n, &rw,
+                            ngx_http_aigw_pool_alloc, r->pool, &res))
+    {
+    case 0:
+        break;
+
+    case -1:
+        dup.data = (u_char *) res.param;
+        dup.len = res.param_len;
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_type",
+                                   &dup, "Invalid type for '%V': %s.", &dup,
+                                   res.error);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->stream = res.stream;
+    ctx->client_usage = res.client_usage;
+    ctx->drop_usage = res.stream && !res.client_usage;
+
+    if (ngx_http_aigw_set_body(r, res.body, res.len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_aigw_upstream(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* The body in one piece: in memory, in several buffers or in a file. */
+
+static ngx_int_t
+ngx_http_aigw_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        /* a temp file of at most client_max_body_size bytes */
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "aigw: could not read the request body from "
+                          "\"%V\"", &b->file->name);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+/* The fields the endpoint needs, and the types of the ones we read. */
+
+static ngx_int_t
+ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    aigw_json_member_t *m, size_t n)
+{
+    int64_t              v;
+    ngx_str_t            name;
+    ngx_uint_t           i;
+    aigw_json_member_t  *f;
+
+    static ngx_str_t     limits[] = {
+        ngx_string("max_tokens"),
+        ngx_string("max_completion_tokens"),
+        ngx_string("n")
+    };
+
+    switch (ctx->endpoint) {
+
+    case NGX_HTTP_AIGW_CHAT:
+        ngx_str_set(&name, "messages");
+        f = aigw_json_find(m, n, "messages", 8);
+
+        if (f && f->type == AIGW_JSON_ARRAY
+            && aigw_json_array_empty(f->value, f->value_len))
+        {
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", &name,
+                                       "Invalid 'messages': it must not be "
+                                       "empty.");
+        }
+
+        if (f && f->type != AIGW_JSON_ARRAY) {
+            goto invalid_type;
+        }
+
+        break;
+
+    case NGX_HTTP_AIGW_COMPLETIONS:
+        ngx_str_set(&name, "prompt");
+        f = aigw_json_find(m, n, "prompt", 6);
+
+        if (f && f->type != AIGW_JSON_STRING && f->type != AIGW_JSON_ARRAY) {
+            goto invalid_type;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_AIGW_EMBEDDINGS */
+        ngx_str_set(&name, "input");
+        f = aigw_json_find(m, n, "input", 5);
+
+        if (f && f->type != AIGW_JSON_STRING && f->type != AIGW_JSON_ARRAY) {
+            goto invalid_type;
+        }
+
+        break;
+    }
+
+    if (f == NULL) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error",
+                                   "missing_required_parameter", &name,
+                                   "Missing required parameter: '%V'.",
+                                   &name);
+    }
+
+    for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        f = aigw_json_find(m, n, (char *) limits[i].data, limits[i].len);
+
+        if (f == NULL || f->type == AIGW_JSON_NULL) {
+            continue;
+        }
+
+        if (f->type != AIGW_JSON_NUMBER
+            || aigw_json_int(f->value, f->value_len, &v) != 0
+            || v < 1 || v > 100000000)
+        {
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", &limits[i],
+                                       "Invalid '%V': expected a positive "
+                                       "integer.", &limits[i]);
+        }
+    }
+
+    return NGX_OK;
+
+invalid_type:
+
+    return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                               "invalid_request_error", "invalid_type",
+                               &name, "Invalid type for '%V': got %s.",
+                               &name, ngx_http_aigw_type_names[f->type]);
+}
+
+
+static ngx_int_t
+ngx_http_aigw_set_body(ngx_http_request_t *r, u_char *body, size_t len)
+{
+    u_char                    *p;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_request_body_t   *rb;
+
+    rb = r->request_body;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->start = body;
+    b->end = body + len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_aigw_module;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    /* the temp file, if any, is closed by its pool cleanup */
+
+    rb->bufs = cl;
+    rb->buf = b;
+    rb->temp_file = NULL;
+
+    r->headers_in.content_length_n = len;
+
+    if (r->headers_in.content_length) {
+        p = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        r->headers_in.content_length->value.data = p;
+        r->headers_in.content_length->value.len = ngx_sprintf(p, "%uz", len)
+                                                  - p;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Upstream URL, Host, and the channel's credential and extra headers. */
+
+static ngx_int_t
+ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
+{
+    u_char                   *p;
+    ngx_str_t                 path, *key;
+    ngx_uint_t                i;
+    ngx_table_elt_t          *h, *eh;
+    ngx_http_aigw_channel_t  *ch;
+
+    ch = ctx->channel;
+
+    switch (ctx->endpoint) {
+    case NGX_HTTP_AIGW_CHAT:
+        ngx_str_set(&path, "/chat/completions");
+        break;
+    case NGX_HTTP_AIGW_COMPLETIONS:
+        ngx_str_set(&path, "/completions");
+        break;
+    default:
+        ngx_str_set(&path, "/embeddings");
+        break;
+    }
+
+    ctx->upstream_url.len = ch->url.len + ch->base_path.len + path.len;
+    ctx->upstream_url.data = ngx_pnalloc(r->pool, ctx->upstream_url.len);
+    if (ctx->upstream_url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->upstream_url.data, ch->url.data, ch->url.len);
+    p = ngx_cpymem(p, ch->base_path.data, ch->base_path.len);
+    ngx_memcpy(p, path.data, path.len);
+
+    ctx->upstream_host = ch->host;
+
+    key = ngx_http_aigw_next_key(ch);
+
+    if (key) {
+        h = ngx_list_push(&r->headers_in.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_str_set(&h->key, "Authorization");
+        h->lowcase_key = (u_char *) "authorization";
+        h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+
+        h->value.len = sizeof("Bearer ") - 1 + key->len;
+        h->value.data = ngx_pnalloc(r->pool, h->value.len);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(h->value.data, "Bearer ", sizeof("Bearer ") - 1);
+        ngx_memcpy(p, key->data, key->len);
+    }
+
+    eh = ch->headers->elts;
+
+    for (i = 0; i < ch->headers->nelts; i++) {
+        h = ngx_list_push(&r->headers_in.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = eh[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET /v1/models: the exact model names of the location that the key may
+ * use, and the key's own exact names that a pattern of the location serves.
+ */
+
+static ngx_int_t
+ngx_http_aigw_models_handler(ngx_http_request_t *r)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  i, j, k, first;
+    ngx_chain_t                 out;
+    const aigw_key_t           *key;
+    ngx_http_aigw_ctx_t        *ctx;
+    ngx_http_aigw_route_t      *route;
+    ngx_http_aigw_target_t     *t;
+    ngx_http_aigw_loc_conf_t   *alcf;
+    ngx_http_aigw_main_conf_t  *amcf;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_http_aigw_get_ctx(r);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigw_module);
+
+    key = ctx ? ctx->key : NULL;
+    route = alcf->routes ? alcf->routes->elts : NULL;
+
+#define NGX_HTTP_AIGW_MODEL_ENTRY                                                 "{\"id\":\"\",\"object\":\"model\",\"created\":,\"owned_by\":\"\"},"
+
+    len = sizeof("{\"object\":\"list\",\"data\":[]}\n");
+
+    for (i = 0; route && i < alcf->routes->nelts; i++) {
+        t = route[i].targets.elts;
+        len += sizeof(NGX_HTTP_AIGW_MODEL_ENTRY) + NGX_TIME_T_LEN
+               + route[i].name.len + t[0].channel->name.len;
+    }
+
+    if (key) {
+        for (k = 0; k < key->nmodels; k++) {
+            len += sizeof(NGX_HTTP_AIGW_MODEL_ENTRY) + NGX_TIME_T_LEN
+                   + key->models[k].len + 128;
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"object\":\"list\",\"data\":[",
+                   sizeof("{\"object\":\"list\",\"data\":[") - 1);
+    first = 1;
+
+    for (i = 0; route && i < alcf->routes->nelts; i++) {
+        t = route[i].targets.elts;
+
+        if (!route[i].prefix) {
+            if (key && !aigw_key_model_allowed(key, route[i].name.data,
+                                               route[i].name.len))
+            {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s{\"id\":\"%V\",\"object\":\"model\","
+                            "\"created\":%T,\"owned_by\":\"%V\"}",
+                            first ? "" : ",", &route[i].name, amcf->loaded,
+                            &t[0].channel->name);
+            first = 0;
+            continue;
+        }
+
+        /* a pattern lists the key's exact names that it serves */
+
+        for (k = 0; key && k < key->nmodels; k++) {
+            if (key->models[k].prefix
+                || key->models[k].len < route[i].name.len
+                || ngx_memcmp(key->models[k].name, route[i].name.data,
+                              route[i].name.len) != 0
+                || ngx_http_aigw_find_route(alcf->routes,
+                                            key->models[k].name,
+                                            key->models[k].len)
+                   != &route[i])
+            {
+                continue;
+            }
+
+            for (j = 0; j < k; j++) {
+                if (key->models[j].len == key->models[k].len
+                    && ngx_memcmp(key->models[j].name, key->models[k].name,
+                                  key->models[k].len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j < k) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s{\"id\":\"", first ? "" : ",");
+            p = (u_char *) aigw_json_escape(p, key->models[k].name,
+                                            key->models[k].len);
+            p = ngx_sprintf(p, "\",\"object\":\"model\",\"created\":%T,"
+                            "\"owned_by\":\"%V\"}", amcf->loaded,
+                            &t[0].channel->name);
+            first = 0;
+        }
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_aigw_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_uint_t status, const char *type, const char *code, ngx_str_t *param,
+    const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+    u_char    buf[1024];
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    ctx->err_message.len = p - buf;
+    ctx->err_message.data = ngx_pnalloc(r->pool, ctx->err_message.len);
+    if (ctx->err_message.data == NULL) {
+        ctx->err_message.len = 0;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ctx->err_message.data, buf, ctx->err_message.len);
+
+    ctx->err_status = status;
+    ctx->err_type = type;
+    ctx->err_code = code;
+
+    if (param) {
+        ctx->err_param = *param;
+    }
+
+    ctx->rc = status;
+
+    return status;
+}
