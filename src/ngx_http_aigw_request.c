@@ -459,24 +459,21 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ngx_int_t                  rc;
     ngx_str_t                  body, dup;
     aigw_json_error_t          err;
-    aigw_json_member_t        *m, *model;
+    aigw_json_member_t        *model;
     aigw_body_result_t         res;
     aigw_body_rewrite_t        rw;
     ngx_http_aigw_route_t     *route;
     ngx_http_aigw_target_t    *target;
     ngx_http_aigw_loc_conf_t  *alcf;
 
+    /* on the stack: a pool block this size would be a malloc per request */
+    aigw_json_member_t         m[NGX_HTTP_AIGW_MAX_MEMBERS];
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
 
     rc = ngx_http_aigw_read_body(r, &body);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    m = ngx_palloc(r->pool,
-                   NGX_HTTP_AIGW_MAX_MEMBERS * sizeof(aigw_json_member_t));
-    if (m == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     switch (aigw_json_parse_object(body.data, body.len, m,
