@@ -812,6 +812,10 @@ ngx_http_aigw_set_key_id(ngx_http_request_t *r, ngx_str_t *res,
             p++;
             len--;
         }
+
+    } else if (len == 6 && ngx_strncasecmp(p, (u_char *) "bearer", 6) == 0) {
+        /* "Bearer " without a key, its trailing space trimmed by nginx */
+        len = 0;
     }
 
     if (len == 0) {

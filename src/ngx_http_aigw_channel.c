@@ -550,19 +550,20 @@ found:
         }
 
         if (ngx_strncmp(value[i].data, "priority=", 9) == 0) {
+            /* NGX_ERROR is -1: check it before negating */
+
             if (value[i].len > 10 && value[i].data[9] == '-') {
                 n = ngx_atoi(value[i].data + 10, value[i].len - 10);
-                n = (n == NGX_ERROR) ? NGX_ERROR : -n;
 
             } else {
                 n = ngx_atoi(value[i].data + 9, value[i].len - 9);
             }
 
-            if (n == NGX_ERROR || n > 1000000 || n < -1000000) {
+            if (n == NGX_ERROR || n > 1000000) {
                 goto invalid;
             }
 
-            t->priority = n;
+            t->priority = (value[i].data[9] == '-') ? -n : n;
             continue;
         }
 

@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_aigw_error_header(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx);
 static ngx_int_t ngx_http_aigw_stream_filter(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_aigw_stream_rewrite(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_chain_t *in);
 static int ngx_http_aigw_sse_event(void *data, aigw_sse_event_t *ev);
 static ngx_int_t ngx_http_aigw_append(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, const u_char *p, size_t len);
@@ -52,6 +54,30 @@ ngx_http_aigw_header_filter(ngx_http_request_t *r)
     ngx_http_aigw_loc_conf_t  *alcf;
 
     ctx = ngx_http_aigw_get_ctx(r);
+
+    if (ctx == NULL && r == r->main && r->err_status >= NGX_HTTP_BAD_REQUEST) {
+
+        /*
+         * an error before the precontent phase, e.g. the 413 of a
+         * Content-Length over client_max_body_size: JSON too
+         */
+
+        alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
+
+        if (alcf->enable) {
+            ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_aigw_ctx_t));
+            if (ctx == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_set_ctx(r, ctx, ngx_http_aigw_module);
+
+            ctx->rc = NGX_DECLINED;
+            ctx->ttft = -1;
+
+            return ngx_http_aigw_error_header(r, ctx);
+        }
+    }
 
     if (ctx == NULL || r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -100,6 +126,7 @@ ngx_http_aigw_header_filter(ngx_http_request_t *r)
             ngx_http_clear_accept_ranges(r);
             ngx_http_weak_etag(r);
             ctx->last_out = &ctx->out;
+            ctx->pending_last = &ctx->pending;
         }
 
         r->filter_need_in_memory = 1;
@@ -316,13 +343,14 @@ static ngx_int_t
 ngx_http_aigw_stream_filter(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_uint_t    last, flush;
     ngx_chain_t  *cl;
 
-    last = 0;
-    flush = 0;
+    if (ctx->drop_usage) {
+        return ngx_http_aigw_stream_rewrite(r, ctx, in);
+    }
+
+    /* the bytes pass untouched: only read them */
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -331,64 +359,148 @@ ngx_http_aigw_stream_filter(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
             if (aigw_sse_feed(ctx->sse, b->pos, b->last - b->pos) == -1) {
                 return NGX_ERROR;
             }
-
-            if (ctx->drop_usage) {
-                b->pos = b->last;
-            }
-        }
-
-        if (b->flush) {
-            flush = 1;
         }
 
         if (b->last_buf || b->last_in_chain) {
-            last = 1;
-
             if (aigw_sse_finish(ctx->sse) == -1) {
                 return NGX_ERROR;
             }
         }
     }
 
-    if (!ctx->drop_usage) {
-        return ngx_http_next_body_filter(r, in);
-    }
+    return ngx_http_next_body_filter(r, in);
+}
 
-    if (ctx->out == NULL && !last && !flush) {
-        return in ? NGX_OK : ngx_http_next_body_filter(r, NULL);
-    }
 
-    if (last || flush || ctx->out == NULL) {
-        b = ngx_calloc_buf(r->pool);
-        if (b == NULL) {
+/*
+ * Re-emits the kept events into recycled buffers of our own.  The
+ * upstream's buffers are marked consumed only once the client has taken
+ * every byte made from them, and no new input is parsed while it has not:
+ * a slow client therefore stops the upstream (its buffer stays full)
+ * instead of making us hold the stream.
+ */
+
+static ngx_int_t
+ngx_http_aigw_stream_rewrite(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_uint_t    last;
+    ngx_chain_t  *cl, *ln, *next;
+
+    for (cl = in; cl; cl = cl->next) {
+        ln = ngx_alloc_chain_link(r->pool);
+        if (ln == NULL) {
             return NGX_ERROR;
         }
 
-        b->last_buf = last && r == r->main;
-        b->last_in_chain = last;
-        b->flush = 1;
-        b->tag = NULL;
-
-        cl = ngx_alloc_chain_link(r->pool);
-        if (cl == NULL) {
-            return NGX_ERROR;
-        }
-
-        cl->buf = b;
-        cl->next = NULL;
-        *ctx->last_out = cl;
-        ctx->last_out = &cl->next;
+        ln->buf = cl->buf;
+        ln->next = NULL;
+        *ctx->pending_last = ln;
+        ctx->pending_last = &ln->next;
     }
 
-    rc = ngx_http_next_body_filter(r, ctx->out);
+    rc = NGX_OK;
 
-    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &ctx->out,
-                            (ngx_buf_tag_t) &ngx_http_aigw_module);
+    for ( ;; ) {
 
-    ctx->out = NULL;
-    ctx->last_out = &ctx->out;
+        if (ctx->busy) {
+            rc = ngx_http_next_body_filter(r, NULL);
 
-    return rc;
+            ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy,
+                                    &ctx->out,
+                                    (ngx_buf_tag_t) &ngx_http_aigw_module);
+
+            if (rc == NGX_ERROR || ctx->busy) {
+                return rc;
+            }
+        }
+
+        /* the client has everything made from the held input */
+
+        for (ln = ctx->held; ln; ln = next) {
+            next = ln->next;
+            ln->buf->pos = ln->buf->last;
+            ngx_free_chain(r->pool, ln);
+        }
+
+        ctx->held = NULL;
+
+        if (ctx->pending == NULL) {
+            return (in == NULL) ? ngx_http_next_body_filter(r, NULL) : rc;
+        }
+
+        ctx->held = ctx->pending;
+        ctx->pending = NULL;
+        ctx->pending_last = &ctx->pending;
+
+        ctx->out = NULL;
+        ctx->last_out = &ctx->out;
+        last = 0;
+
+        for (ln = ctx->held; ln; ln = ln->next) {
+            b = ln->buf;
+
+            if (ngx_buf_in_memory(b) && b->last > b->pos) {
+                if (aigw_sse_feed(ctx->sse, b->pos, b->last - b->pos) == -1) {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (b->last_buf || b->last_in_chain) {
+                last = 1;
+
+                if (aigw_sse_finish(ctx->sse) == -1) {
+                    return NGX_ERROR;
+                }
+            }
+        }
+
+        if (last) {
+            b = ngx_calloc_buf(r->pool);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->last_buf = (r == r->main);
+            b->last_in_chain = 1;
+
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl->buf = b;
+            cl->next = NULL;
+            *ctx->last_out = cl;
+            ctx->last_out = &cl->next;
+        }
+
+        if (ctx->out == NULL) {
+            continue;
+        }
+
+        /* streams go out as they come */
+
+        for (cl = ctx->out; cl->next; cl = cl->next) { /* void */ }
+        cl->buf->flush = 1;
+
+        rc = ngx_http_next_body_filter(r, ctx->out);
+
+        ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &ctx->out,
+                                (ngx_buf_tag_t) &ngx_http_aigw_module);
+
+        if (rc == NGX_ERROR) {
+            return rc;
+        }
+
+        if (ctx->busy == NULL) {
+            continue;
+        }
+
+        return rc;
+    }
 }
 
 

@@ -113,6 +113,9 @@ typedef struct {
     ngx_chain_t               **last_out;
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
+    ngx_chain_t                *pending;     /* input not parsed yet */
+    ngx_chain_t               **pending_last;
+    ngx_chain_t                *held;        /* parsed, not yet sent */
     ngx_msec_int_t              ttft;
 
     unsigned                    waiting:1;

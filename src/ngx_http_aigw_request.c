@@ -484,8 +484,16 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         break;
 
     case AIGW_JSON_DUPLICATE:
-        dup.len = err.key_len;
-        dup.data = (u_char *) err.key;
+
+        /* name the key as the client meant it: "mod\u0065l" is "model" */
+
+        dup.data = ngx_pnalloc(r->pool, err.key_len + 1);
+        if (dup.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = aigw_json_unescape((u_char *) err.key, err.key_len, dup.data);
+        dup.len = (len < 0) ? 0 : (size_t) len;
 
         return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
                                    "invalid_request_error", "duplicate_key",
@@ -957,7 +965,7 @@ static ngx_int_t
 ngx_http_aigw_models_handler(ngx_http_request_t *r)
 {
     u_char                     *p;
-    size_t                      len;
+    size_t                      len, chlen;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
     ngx_uint_t                  i, j, k, first;
@@ -985,16 +993,24 @@ ngx_http_aigw_models_handler(ngx_http_request_t *r)
 
     len = sizeof("{\"object\":\"list\",\"data\":[]}\n");
 
+    /* names are escaped; a key's name is listed once, for one pattern */
+
+    chlen = 0;
+
     for (i = 0; route && i < alcf->routes->nelts; i++) {
         t = route[i].targets.elts;
         len += sizeof(NGX_HTTP_AIGW_MODEL_ENTRY) + NGX_TIME_T_LEN
-               + route[i].name.len + t[0].channel->name.len;
+               + aigw_json_escape_len(route[i].name.data, route[i].name.len)
+               + t[0].channel->name.len;
+        chlen = ngx_max(chlen, t[0].channel->name.len);
     }
 
     if (key) {
         for (k = 0; k < key->nmodels; k++) {
             len += sizeof(NGX_HTTP_AIGW_MODEL_ENTRY) + NGX_TIME_T_LEN
-                   + key->models[k].len + 128;
+                   + aigw_json_escape_len(key->models[k].name,
+                                          key->models[k].len)
+                   + chlen;
         }
     }
 
@@ -1017,9 +1033,11 @@ ngx_http_aigw_models_handler(ngx_http_request_t *r)
                 continue;
             }
 
-            p = ngx_sprintf(p, "%s{\"id\":\"%V\",\"object\":\"model\","
-                            "\"created\":%T,\"owned_by\":\"%V\"}",
-                            first ? "" : ",", &route[i].name, amcf->loaded,
+            p = ngx_sprintf(p, "%s{\"id\":\"", first ? "" : ",");
+            p = (u_char *) aigw_json_escape(p, route[i].name.data,
+                                            route[i].name.len);
+            p = ngx_sprintf(p, "\",\"object\":\"model\",\"created\":%T,"
+                            "\"owned_by\":\"%V\"}", amcf->loaded,
                             &t[0].channel->name);
             first = 0;
             continue;
