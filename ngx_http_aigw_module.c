@@ -20,6 +20,11 @@ static char *ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_aigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_aigw_keyset_cleanup(void *data);
+static char *ngx_http_aigw_prices_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_aigw_prices_cleanup(void *data);
+static ngx_int_t ngx_http_aigw_init_process(ngx_cycle_t *cycle);
+static void ngx_http_aigw_exit_process(ngx_cycle_t *cycle);
 static char *ngx_http_aigw_endpoints(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_aigw_body_rule(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -61,6 +66,48 @@ static ngx_command_t  ngx_http_aigw_commands[] = {
       ngx_http_aigw_channel_block,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("aigw_prices_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_prices_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_aigw_store_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_limit_rpm"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, limit_rpm),
+      NULL },
+
+    { ngx_string("aigw_limit_tpm"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, limit_tpm),
+      NULL },
+
+    { ngx_string("aigw_limit_concurrency"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, limit_concurrency),
+      NULL },
+
+    { ngx_string("aigw_default_max_tokens"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, default_max_tokens),
       NULL },
 
     { ngx_string("aigw"),
@@ -174,10 +221,10 @@ ngx_module_t  ngx_http_aigw_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_aigw_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_aigw_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -202,7 +249,10 @@ enum {
     NGX_HTTP_AIGW_VAR_STREAM,
     NGX_HTTP_AIGW_VAR_UPSTREAM_URL,
     NGX_HTTP_AIGW_VAR_UPSTREAM_HOST,
-    NGX_HTTP_AIGW_VAR_ENDPOINT
+    NGX_HTTP_AIGW_VAR_ENDPOINT,
+    NGX_HTTP_AIGW_VAR_COST,
+    NGX_HTTP_AIGW_VAR_REMAINING_REQUESTS,
+    NGX_HTTP_AIGW_VAR_REMAINING_TOKENS
 };
 
 
@@ -264,6 +314,17 @@ static ngx_http_variable_t  ngx_http_aigw_vars[] = {
 
     { ngx_string("aigw_endpoint"), NULL, ngx_http_aigw_variable,
       NGX_HTTP_AIGW_VAR_ENDPOINT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("aigw_cost"), NULL, ngx_http_aigw_variable,
+      NGX_HTTP_AIGW_VAR_COST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("aigw_ratelimit_remaining_requests"), NULL,
+      ngx_http_aigw_variable, NGX_HTTP_AIGW_VAR_REMAINING_REQUESTS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("aigw_ratelimit_remaining_tokens"), NULL,
+      ngx_http_aigw_variable, NGX_HTTP_AIGW_VAR_REMAINING_TOKENS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -356,6 +417,10 @@ ngx_http_aigw_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_aigw_store_init(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -382,6 +447,10 @@ ngx_http_aigw_create_loc_conf(ngx_conf_t *cf)
     alcf->auth = NGX_CONF_UNSET;
     alcf->include_usage = NGX_CONF_UNSET;
     alcf->max_event = NGX_CONF_UNSET_SIZE;
+    alcf->limit_rpm = NGX_CONF_UNSET;
+    alcf->limit_tpm = NGX_CONF_UNSET;
+    alcf->limit_concurrency = NGX_CONF_UNSET;
+    alcf->default_max_tokens = NGX_CONF_UNSET;
 
     return alcf;
 }
@@ -403,6 +472,11 @@ ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                   |NGX_HTTP_AIGW_EMBEDDINGS
                                   |NGX_HTTP_AIGW_MODELS));
     ngx_conf_merge_size_value(conf->max_event, prev->max_event, 65536);
+    ngx_conf_merge_value(conf->limit_rpm, prev->limit_rpm, 0);
+    ngx_conf_merge_value(conf->limit_tpm, prev->limit_tpm, 0);
+    ngx_conf_merge_value(conf->limit_concurrency, prev->limit_concurrency, 0);
+    ngx_conf_merge_value(conf->default_max_tokens, prev->default_max_tokens,
+                         4096);
 
     if (conf->routes == NULL) {
         conf->routes = prev->routes;
@@ -624,6 +698,156 @@ ngx_http_aigw_body_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_aigw_prices_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_aigw_main_conf_t  *amcf = conf;
+
+    u_char              *buf;
+    char                 err[512];
+    size_t               size;
+    ssize_t              n;
+    ngx_str_t           *value;
+    ngx_file_t           file;
+    ngx_file_info_t      fi;
+    ngx_pool_cleanup_t  *cln;
+
+    if (amcf->prices_file.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    amcf->prices_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &amcf->prices_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = amcf->prices_file;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file.name);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = NULL;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &file.name);
+        goto failed;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "prices file \"%V\" is larger than 16m",
+                           &file.name);
+        goto failed;
+    }
+
+    buf = ngx_alloc(size + 1, cf->log);
+    if (buf == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, buf, size, 0);
+    if (n == NGX_ERROR || (size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_file_n " \"%V\" failed", &file.name);
+        goto failed;
+    }
+
+    if (aigw_prices_parse(buf, size, &amcf->prices, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid prices file \"%V\": %s", &file.name,
+                           err);
+        goto failed;
+    }
+
+    ngx_free(buf);
+    ngx_close_file(file.fd);
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        aigw_prices_free(amcf->prices);
+        amcf->prices = NULL;
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_aigw_prices_cleanup;
+    cln->data = amcf->prices;
+
+    (void) cmd;
+
+    return NGX_CONF_OK;
+
+failed:
+
+    if (buf) {
+        ngx_free(buf);
+    }
+
+    ngx_close_file(file.fd);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static void
+ngx_http_aigw_prices_cleanup(void *data)
+{
+    aigw_prices_free(data);
+}
+
+
+static ngx_int_t
+ngx_http_aigw_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_aigw_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_aigw_module);
+
+    if (amcf == NULL || amcf->store.shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_aigw_shm_init_process(cycle, &amcf->store) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (amcf->store.redis) {
+        return ngx_http_aigw_redis_init_process(cycle, &amcf->store);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigw_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_aigw_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_aigw_module);
+
+    if (amcf == NULL || amcf->store.shm_zone == NULL) {
+        return;
+    }
+
+    if (amcf->store.redis) {
+        ngx_http_aigw_redis_exit_process(cycle, &amcf->store);
+    }
+
+    ngx_http_aigw_shm_exit_process(cycle, &amcf->store);
+}
+
+
 ngx_http_aigw_ctx_t *
 ngx_http_aigw_get_ctx(ngx_http_request_t *r)
 {
@@ -756,6 +980,32 @@ ngx_http_aigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         case NGX_HTTP_AIGW_COMPLETIONS: ngx_str_set(&s, "completions"); break;
         case NGX_HTTP_AIGW_EMBEDDINGS: ngx_str_set(&s, "embeddings"); break;
         case NGX_HTTP_AIGW_MODELS: ngx_str_set(&s, "models"); break;
+        }
+        break;
+
+    case NGX_HTTP_AIGW_VAR_COST:
+        if (ctx->usage.found && ctx->price) {
+            p = ngx_pnalloc(r->pool, AIGW_COST_USD_LEN);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.data = p;
+            s.len = aigw_cost_format_usd(p, aigw_cost_micro_usd(ctx->price,
+                                                                &ctx->usage))
+                    - p;
+        }
+        break;
+
+    case NGX_HTTP_AIGW_VAR_REMAINING_REQUESTS:
+        if (ctx->admission && ctx->admission->header_rpm) {
+            n = ngx_max(ctx->admission->headers.remaining_requests, 0);
+        }
+        break;
+
+    case NGX_HTTP_AIGW_VAR_REMAINING_TOKENS:
+        if (ctx->admission && ctx->admission->header_tpm) {
+            n = ngx_max(ctx->admission->headers.remaining_tokens, 0);
         }
         break;
     }

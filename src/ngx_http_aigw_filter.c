@@ -83,6 +83,10 @@ ngx_http_aigw_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ngx_http_aigw_limits_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ctx->request_id.len) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {

@@ -17,6 +17,10 @@
 #include "aigw_keys.h"
 #include "aigw_sha256.h"
 #include "aigw_error.h"
+#include "aigw_prices.h"
+#include "aigw_cost.h"
+#include "aigw_tokens.h"
+#include "ngx_http_aigw_store.h"
 
 
 #define NGX_HTTP_AIGW_CHAT          0x01
@@ -69,6 +73,10 @@ typedef struct {
     ngx_array_t                 channels;     /* ngx_http_aigw_channel_t * */
     ngx_str_t                   keys_file;
     aigw_keyset_t              *keyset;
+    ngx_str_t                   prices_file;
+    aigw_prices_t              *prices;
+    ngx_http_aigw_store_conf_t  store;
+    ngx_uint_t                  store_set;
     ngx_int_t                   request_id_index;
     time_t                      loaded;
 } ngx_http_aigw_main_conf_t;
@@ -80,6 +88,10 @@ typedef struct {
     ngx_flag_t                  include_usage;
     ngx_uint_t                  endpoints;
     size_t                      max_event;
+    ngx_int_t                   limit_rpm;    /* defaults for keys */
+    ngx_int_t                   limit_tpm;
+    ngx_int_t                   limit_concurrency;
+    ngx_int_t                   default_max_tokens;
     ngx_array_t                *routes;       /* ngx_http_aigw_route_t */
     ngx_array_t                *rules;        /* aigw_body_rule_t */
 } ngx_http_aigw_loc_conf_t;
@@ -95,6 +107,9 @@ typedef struct {
     ngx_str_t                   upstream_host;
     ngx_http_aigw_channel_t    *channel;
     const aigw_key_t           *key;
+    const aigw_price_t         *price;
+    ngx_http_aigw_admission_t  *admission;
+    ngx_str_t                   body;         /* the upstream body */
     u_char                      key_id[18];
 
     /* an error answered by the gateway */
@@ -152,6 +167,18 @@ ngx_int_t ngx_http_aigw_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ngx_uint_t status, const char *type, const char *code, ngx_str_t *param,
     const char *fmt, ...);
 ngx_http_aigw_ctx_t *ngx_http_aigw_get_ctx(ngx_http_request_t *r);
+
+/* limits and budgets */
+ngx_int_t ngx_http_aigw_limits_admit(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_str_t *body);
+ngx_int_t ngx_http_aigw_limits_headers(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx);
+char *ngx_http_aigw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_aigw_store_init(ngx_conf_t *cf,
+    ngx_http_aigw_main_conf_t *amcf);
+ngx_int_t ngx_http_aigw_finish(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx);
 
 /* the demo provider */
 char *ngx_http_aigw_demo(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -649,16 +649,38 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ctx->stream = res.stream;
     ctx->client_usage = res.client_usage;
     ctx->drop_usage = res.stream && !res.client_usage;
+    ctx->body.data = res.body;
+    ctx->body.len = res.len;
 
-    if (ngx_http_aigw_set_body(r, res.body, res.len) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_aigw_limits_admit(r, ctx, &body);
+
+    if (rc == NGX_AGAIN) {
+        /* the store answers later and resumes the phases */
+        return NGX_DONE;
     }
 
-    if (ngx_http_aigw_upstream(r, ctx) != NGX_OK) {
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_aigw_finish(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_DECLINED;
+}
+
+
+/* The request is admitted: the new body and the upstream's variables. */
+
+ngx_int_t
+ngx_http_aigw_finish(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
+{
+    if (ngx_http_aigw_set_body(r, ctx->body.data, ctx->body.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_aigw_upstream(r, ctx);
 }
 
 

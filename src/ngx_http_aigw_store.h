@@ -1,0 +1,139 @@
+/*
+ * aigw: the counter store behind limits and budgets.
+ *
+ * One interface, two backends:
+ *   - shm (the default): an nginx shared memory zone for all workers of one
+ *     nginx, kept across reloads; spend is written to a state file and read
+ *     back at start, so budgets survive a restart;
+ *   - redis: one async hiredis connection per worker on nginx's event loop,
+ *     one EVALSHA round trip per admission, shared by any number of nginx
+ *     instances.
+ *
+ * Both apply the rules of aigw_window.h: every subject of a request (its
+ * key, the key's limits for the model, its tenant) is checked, and the
+ * reservation is applied to all or to none, atomically.
+ */
+
+#ifndef _NGX_HTTP_AIGW_STORE_H_INCLUDED_
+#define _NGX_HTTP_AIGW_STORE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "aigw_window.h"
+
+
+#define NGX_HTTP_AIGW_SUBJECTS        3
+#define NGX_HTTP_AIGW_SUBJECT_MAX     320
+
+#define NGX_HTTP_AIGW_FAIL_OPEN       0
+#define NGX_HTTP_AIGW_FAIL_CLOSED     1
+
+
+typedef struct ngx_http_aigw_admission_s  ngx_http_aigw_admission_t;
+typedef struct ngx_http_aigw_redis_s      ngx_http_aigw_redis_t;
+
+typedef void (*ngx_http_aigw_admit_done_pt)(ngx_http_request_t *r,
+    ngx_http_aigw_admission_t *a);
+
+
+typedef struct {
+    ngx_str_t                   id;        /* "k:<key>", "m:<key>:<model>",
+                                              "t:<tenant>" */
+    const char                 *what;      /* "key 'x'", for messages */
+    aigw_subject_limits_t       limits;
+} ngx_http_aigw_subject_t;
+
+
+struct ngx_http_aigw_admission_s {
+    ngx_http_aigw_subject_t     subjects[NGX_HTTP_AIGW_SUBJECTS];
+    ngx_uint_t                  nsubjects;
+    int64_t                     tokens;     /* reserved estimate */
+    int64_t                     cost;       /* reserved estimate, micro-USD */
+    int64_t                     now_ms;
+    ngx_str_t                   request_id;
+
+    /* the verdict */
+    ngx_int_t                   status;     /* NGX_OK: admitted;
+                                               NGX_DECLINED: refused;
+                                               NGX_ERROR: store failed */
+    ngx_uint_t                  refused;    /* index of the refused subject */
+    aigw_window_result_t        result;     /* of the refused subject */
+    aigw_window_result_t        headers;    /* of the first subject that has
+                                               rpm or tpm, for headers */
+    int64_t                     header_rpm;
+    int64_t                     header_tpm;
+
+    /* what settle needs */
+    int64_t                     minute;
+    int64_t                     periods[NGX_HTTP_AIGW_SUBJECTS];
+    unsigned                    reserved:1;
+    unsigned                    local:1;    /* reserved in shm (fail open) */
+    unsigned                    settled:1;
+
+    /* the redis backend's in-flight state */
+    ngx_http_request_t         *request;
+    ngx_http_aigw_admit_done_pt done;
+    void                       *redis_token;
+};
+
+
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_str_t                   state_file;
+    ngx_msec_t                  persist;
+    ngx_http_aigw_redis_t      *redis;      /* NULL: the shm backend */
+    ngx_uint_t                  failure;    /* NGX_HTTP_AIGW_FAIL_* */
+} ngx_http_aigw_store_conf_t;
+
+
+/* shm backend (also the local fallback of redis when it fails open) */
+
+char *ngx_http_aigw_shm_conf(ngx_conf_t *cf, ngx_http_aigw_store_conf_t *sc,
+    ngx_str_t *name, size_t size);
+ngx_int_t ngx_http_aigw_shm_admit(ngx_http_aigw_store_conf_t *sc,
+    ngx_http_aigw_admission_t *a, ngx_log_t *log);
+void ngx_http_aigw_shm_settle(ngx_http_aigw_store_conf_t *sc,
+    ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta,
+    ngx_log_t *log);
+ngx_int_t ngx_http_aigw_shm_init_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc);
+void ngx_http_aigw_shm_exit_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc);
+
+
+/*
+ * redis backend.
+ *
+ * ngx_http_aigw_redis_conf() parses the parameters of
+ * "aigw_store redis server=... [password=...] [db=N] [timeout=time]
+ *  [queue=N] [prefix=str]" (starting at args[2]).
+ *
+ * ngx_http_aigw_redis_admit() sends one EVALSHA of the admission script and
+ * returns NGX_AGAIN; a->done(a->request, a) is called later from the
+ * event loop with a->status set (NGX_OK, NGX_DECLINED with a->result and
+ * a->refused, or NGX_ERROR on timeout, disconnect or a full queue).  It
+ * returns NGX_ERROR at once when the connection is down or the queue is
+ * full.  After ngx_http_aigw_redis_cancel(a), a->done is never called.
+ *
+ * ngx_http_aigw_redis_settle() sends the settle script without waiting.
+ */
+
+char *ngx_http_aigw_redis_conf(ngx_conf_t *cf,
+    ngx_http_aigw_store_conf_t *sc);
+ngx_int_t ngx_http_aigw_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc);
+void ngx_http_aigw_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc);
+ngx_int_t ngx_http_aigw_redis_admit(ngx_http_aigw_store_conf_t *sc,
+    ngx_http_aigw_admission_t *a);
+void ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
+    ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta);
+
+/* The request went away: a->done must not be called any more. */
+void ngx_http_aigw_redis_cancel(ngx_http_aigw_admission_t *a);
+
+
+#endif /* _NGX_HTTP_AIGW_STORE_H_INCLUDED_ */

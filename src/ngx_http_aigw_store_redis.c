@@ -1,0 +1,1927 @@
+/*
+ * aigw: the redis counter store.
+ *
+ * One async hiredis (0.14.1) context per worker, driven by nginx's event
+ * loop through the adapter below; admissions and settlements are the two
+ * Lua scripts of ngx_http_aigw_redis_scripts.h, sent with EVALSHA.
+ *
+ * hiredis 0.14.1 facts this file is built around:
+ *   - the context must be attached (ev hooks set) before the connect
+ *     callback is set: setting it asks for a write event at once;
+ *   - it has no timers: the connect timeout, the admission timeouts and the
+ *     watchdog of a silent connection are nginx timers here;
+ *   - redisAsyncHandleRead() reads 16 KB at most: with edge-triggered
+ *     events the read handler drains the socket itself;
+ *   - the cleanup hook must not close the fd: redisFree() does;
+ *   - pending callbacks run with a NULL reply when the context is freed, and
+ *     a reply may come after its request is gone: every admission carries a
+ *     heap token that only the reply callback frees.
+ */
+
+#include "ngx_http_aigw_module.h"
+#include "ngx_http_aigw_store.h"
+#include "ngx_http_aigw_redis_scripts.h"
+
+#include <sys/un.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/sds.h>
+
+
+#define NGX_HTTP_AIGW_REDIS_PORT          6379
+#define NGX_HTTP_AIGW_REDIS_LIFETIME      600000   /* ms a slot may live */
+#define NGX_HTTP_AIGW_REDIS_BACKOFF_MIN   100
+#define NGX_HTTP_AIGW_REDIS_BACKOFF_MAX   5000
+#define NGX_HTTP_AIGW_REDIS_READS         64       /* per read event */
+
+/* EVALSHA sha numkeys, 2 keys and 5 limits per subject, 5 common */
+#define NGX_HTTP_AIGW_REDIS_ARGS  (3 + 7 * NGX_HTTP_AIGW_SUBJECTS + 5)
+
+#define NGX_HTTP_AIGW_REDIS_ADMIT         0
+#define NGX_HTTP_AIGW_REDIS_SETTLE        1
+
+/* steps of the connection setup, and the other internal commands */
+#define NGX_HTTP_AIGW_REDIS_AUTH          1
+#define NGX_HTTP_AIGW_REDIS_SELECT        2
+#define NGX_HTTP_AIGW_REDIS_LOAD_ADMIT    3
+#define NGX_HTTP_AIGW_REDIS_LOAD_SETTLE   4
+#define NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT  5
+#define NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE 6
+#define NGX_HTTP_AIGW_REDIS_PING          7
+
+
+struct ngx_http_aigw_redis_s {
+    /* configuration */
+    ngx_str_t                   server;       /* as configured, for logs */
+    char                       *host;         /* without brackets */
+    int                         port;
+    char                       *path;         /* unix socket, or NULL */
+    ngx_str_t                   password;
+    ngx_int_t                   db;
+    ngx_msec_t                  timeout;
+    ngx_msec_t                  connect_timeout;
+    ngx_uint_t                  queue;
+    ngx_str_t                   prefix;
+
+    /* the worker's connection */
+    ngx_log_t                  *log;
+    redisAsyncContext          *ac;
+    ngx_connection_t           *conn;
+    ngx_event_t                 reconnect;
+    ngx_event_t                 connect_timer;
+    ngx_event_t                 watchdog;
+    ngx_queue_t                 waiting;      /* admissions with a request */
+    ngx_uint_t                  outstanding;  /* commands sent, unanswered */
+    ngx_uint_t                  received;     /* replies, for the watchdog */
+    ngx_uint_t                  watch_received;
+    ngx_uint_t                  failures;     /* connects failed in a row */
+    ngx_msec_t                  backoff;
+    const char                 *reason;       /* why we drop the context */
+    u_char                      reason_buf[160];
+    u_char                      sha_admit[40];
+    u_char                      sha_settle[40];
+
+    unsigned                    started:1;
+    unsigned                    ready:1;      /* set up: admissions go */
+    unsigned                    connected:1;  /* was ready on this context */
+    unsigned                    dropping:1;
+    unsigned                    exiting:1;
+    unsigned                    in_write:1;
+    unsigned                    want_write:1;
+    unsigned                    watch_pending:1;
+    unsigned                    reload_admit:1;
+    unsigned                    reload_settle:1;
+    unsigned                    settle_logged:1;
+    unsigned                    overflow_logged:1;
+};
+
+
+/*
+ * One script command in flight.  For an admission it is the token of
+ * a->redis_token: "a" is NULL once the request no longer waits (answered,
+ * timed out or cancelled); the reply callback, which always comes, frees it.
+ * The arguments are kept for the NOSCRIPT fallback and for releasing an
+ * admission granted after its request stopped waiting.
+ */
+
+typedef struct {
+    ngx_queue_t                 queue;        /* rd->waiting, while a */
+    ngx_http_aigw_redis_t      *rd;
+    ngx_http_aigw_admission_t  *a;
+    ngx_event_t                 timer;
+    ngx_uint_t                  script;
+    ngx_uint_t                  nsubjects;
+    int64_t                     tokens;
+    int64_t                     cost;
+    unsigned                    retried:1;
+    int                         argc;
+    const char                 *argv[NGX_HTTP_AIGW_REDIS_ARGS];
+    size_t                      argvlen[NGX_HTTP_AIGW_REDIS_ARGS];
+    u_char                     *pos;
+    u_char                      data[1];
+} ngx_http_aigw_redis_cmd_t;
+
+
+static char *ngx_http_aigw_redis_server(ngx_conf_t *cf,
+    ngx_http_aigw_redis_t *rd, ngx_str_t *v);
+
+static void ngx_http_aigw_redis_connect(ngx_http_aigw_redis_t *rd);
+static void ngx_http_aigw_redis_drop(ngx_http_aigw_redis_t *rd,
+    const char *reason);
+static ngx_msec_t ngx_http_aigw_redis_next_backoff(ngx_http_aigw_redis_t *rd);
+static void ngx_http_aigw_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_aigw_redis_connect_timeout(ngx_event_t *ev);
+static void ngx_http_aigw_redis_watchdog(ngx_event_t *ev);
+
+static void ngx_http_aigw_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static ngx_int_t ngx_http_aigw_redis_internal(ngx_http_aigw_redis_t *rd,
+    uintptr_t step, int argc, const char **argv, const size_t *argvlen);
+static void ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_aigw_redis_set_ready(ngx_http_aigw_redis_t *rd);
+
+static void ngx_http_aigw_redis_read_handler(ngx_event_t *rev);
+static void ngx_http_aigw_redis_write_handler(ngx_event_t *wev);
+static void ngx_http_aigw_redis_arm(ngx_http_aigw_redis_t *rd,
+    ngx_event_t *ev, ngx_int_t event);
+static void ngx_http_aigw_redis_add_read(void *data);
+static void ngx_http_aigw_redis_del_read(void *data);
+static void ngx_http_aigw_redis_add_write(void *data);
+static void ngx_http_aigw_redis_del_write(void *data);
+static void ngx_http_aigw_redis_cleanup(void *data);
+
+static ngx_http_aigw_redis_cmd_t *ngx_http_aigw_redis_cmd(
+    ngx_http_aigw_redis_t *rd, ngx_uint_t script, size_t size);
+static void ngx_http_aigw_redis_arg(ngx_http_aigw_redis_cmd_t *cmd,
+    const u_char *data, size_t len);
+static void ngx_http_aigw_redis_arg_key(ngx_http_aigw_redis_cmd_t *cmd,
+    ngx_str_t *prefix, u_char kind, ngx_str_t *id);
+static void ngx_http_aigw_redis_arg_num(ngx_http_aigw_redis_cmd_t *cmd,
+    int64_t n);
+static ngx_int_t ngx_http_aigw_redis_send(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd);
+static ngx_int_t ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd,
+    ngx_uint_t n, const char **keys, const size_t *keylens,
+    ngx_http_aigw_subject_t *subjects, int64_t minute, int64_t tokens_delta,
+    int64_t cost_delta, const char *rid, size_t rid_len, int64_t *periods);
+static void ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply);
+static ngx_int_t ngx_http_aigw_redis_verdict(redisReply *reply,
+    ngx_uint_t n);
+static void ngx_http_aigw_redis_parse(redisReply *reply,
+    ngx_http_aigw_admission_t *a);
+static void ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply);
+static void ngx_http_aigw_redis_admit_timeout(ngx_event_t *ev);
+static void ngx_http_aigw_redis_error_text(ngx_http_aigw_redis_t *rd,
+    const char *what, redisReply *reply);
+
+
+static const char  ngx_http_aigw_redis_admit_lua[] =
+    NGX_HTTP_AIGW_REDIS_ADMIT_LUA;
+static const char  ngx_http_aigw_redis_settle_lua[] =
+    NGX_HTTP_AIGW_REDIS_SETTLE_LUA;
+
+
+/* configuration */
+
+char *
+ngx_http_aigw_redis_conf(ngx_conf_t *cf, ngx_http_aigw_store_conf_t *sc)
+{
+    u_char                 *p;
+    ngx_int_t               n;
+    ngx_str_t              *value, v, name;
+    ngx_uint_t              i, have_server;
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_aigw_redis_t));
+    if (rd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rd->db = 0;
+    rd->timeout = 200;
+    rd->connect_timeout = 1000;
+    rd->queue = 1024;
+    ngx_str_set(&rd->prefix, "aigw:");
+
+    sc->failure = NGX_HTTP_AIGW_FAIL_OPEN;
+
+    have_server = 0;
+    value = cf->args->elts;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "server=", 7) == 0) {
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+            if (ngx_http_aigw_redis_server(cf, rd, &v) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            have_server = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rd->password.data = value[i].data + 9;
+            rd->password.len = value[i].len - 9;
+
+            if (rd->password.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "aigw_store redis: empty password");
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            rd->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            v.data = value[i].data + 8;
+            v.len = value[i].len - 8;
+
+            n = ngx_parse_time(&v, 0);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            rd->timeout = (ngx_msec_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            v.data = value[i].data + 16;
+            v.len = value[i].len - 16;
+
+            n = ngx_parse_time(&v, 0);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            rd->connect_timeout = (ngx_msec_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            rd->queue = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            rd->prefix.data = value[i].data + 7;
+            rd->prefix.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "failure=open") == 0) {
+            sc->failure = NGX_HTTP_AIGW_FAIL_OPEN;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "failure=closed") == 0) {
+            sc->failure = NGX_HTTP_AIGW_FAIL_CLOSED;
+            continue;
+        }
+
+        /* name only: a mistyped "password" must not print the secret */
+
+        name = value[i];
+        p = ngx_strlchr(name.data, name.data + name.len, '=');
+        if (p) {
+            name.len = p - name.data;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigw_store redis: invalid parameter \"%V%s\"",
+                           &name, p ? "=..." : "");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!have_server) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigw_store redis: \"server=\" is required");
+        return NGX_CONF_ERROR;
+    }
+
+    sc->redis = rd;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "aigw_store redis: invalid value \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_aigw_redis_server(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
+    ngx_str_t *v)
+{
+    u_char     *p, *last, *colon;
+    size_t      len;
+    ngx_int_t   port;
+#if (NGX_HAVE_INET6)
+    u_char      addr6[16];
+#endif
+
+    rd->server = *v;
+    rd->port = NGX_HTTP_AIGW_REDIS_PORT;
+    last = v->data + v->len;
+
+    if (v->len > 5 && ngx_strncmp(v->data, "unix:", 5) == 0) {
+        len = v->len - 5;
+
+        if (len >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "aigw_store redis: the unix socket path "
+                               "\"%V\" is too long", v);
+            return NGX_CONF_ERROR;
+        }
+
+        rd->path = ngx_pnalloc(cf->pool, len + 1);
+        if (rd->path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn((u_char *) rd->path, v->data + 5, len + 1);
+        return NGX_CONF_OK;
+    }
+
+    colon = NULL;
+
+    if (v->len && v->data[0] == '[') {
+        p = ngx_strlchr(v->data, last, ']');
+        if (p == NULL || p == v->data + 1) {
+            goto invalid;
+        }
+
+#if (NGX_HAVE_INET6)
+        if (ngx_inet6_addr(v->data + 1, p - v->data - 1, addr6) != NGX_OK) {
+            goto not_ip;
+        }
+#else
+        goto not_ip;
+#endif
+
+        len = p - v->data - 1;
+        rd->host = ngx_pnalloc(cf->pool, len + 1);
+        if (rd->host == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn((u_char *) rd->host, v->data + 1, len + 1);
+
+        p++;
+
+        if (p < last) {
+            if (*p != ':') {
+                goto invalid;
+            }
+
+            colon = p;
+        }
+
+    } else {
+        colon = ngx_strlchr(v->data, last, ':');
+
+        if (colon && ngx_strlchr(colon + 1, last, ':')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "aigw_store redis: invalid server \"%V\": "
+                               "write an IPv6 address in brackets, "
+                               "as \"[::1]:6379\"", v);
+            return NGX_CONF_ERROR;
+        }
+
+        len = (colon ? colon : last) - v->data;
+
+        if (len == 0) {
+            goto invalid;
+        }
+
+        if (ngx_inet_addr(v->data, len) == INADDR_NONE) {
+            goto not_ip;
+        }
+
+        rd->host = ngx_pnalloc(cf->pool, len + 1);
+        if (rd->host == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn((u_char *) rd->host, v->data, len + 1);
+    }
+
+    if (colon) {
+        port = ngx_atoi(colon + 1, last - colon - 1);
+        if (port < 1 || port > 65535) {
+            goto invalid;
+        }
+
+        rd->port = (int) port;
+    }
+
+    return NGX_CONF_OK;
+
+not_ip:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "aigw_store redis: invalid server \"%V\": aigw "
+                       "resolves nothing at request time; give an IP "
+                       "address or a unix socket", v);
+    return NGX_CONF_ERROR;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "aigw_store redis: invalid server \"%V\"", v);
+    return NGX_CONF_ERROR;
+}
+
+
+/* the worker's connection */
+
+ngx_int_t
+ngx_http_aigw_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc)
+{
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = sc->redis;
+
+    if (rd == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NGX_OK;
+    }
+
+    rd->log = cycle->log;
+    rd->backoff = NGX_HTTP_AIGW_REDIS_BACKOFF_MIN;
+    ngx_queue_init(&rd->waiting);
+
+    rd->reconnect.handler = ngx_http_aigw_redis_reconnect_handler;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = rd->log;
+    rd->reconnect.cancelable = 1;
+
+    rd->connect_timer.handler = ngx_http_aigw_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = rd->log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->watchdog.handler = ngx_http_aigw_redis_watchdog;
+    rd->watchdog.data = rd;
+    rd->watchdog.log = rd->log;
+    rd->watchdog.cancelable = 1;
+
+    rd->started = 1;
+
+    ngx_http_aigw_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_aigw_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc)
+{
+    ngx_queue_t                *q;
+    ngx_http_aigw_redis_t      *rd;
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
+    rd = sc->redis;
+
+    if (rd == NULL || !rd->started || rd->exiting) {
+        return;
+    }
+
+    rd->exiting = 1;
+    rd->ready = 0;
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->watchdog.timer_set) {
+        ngx_del_timer(&rd->watchdog);
+    }
+
+    /* no request is resumed while the process exits */
+
+    while (!ngx_queue_empty(&rd->waiting)) {
+        q = ngx_queue_head(&rd->waiting);
+        cmd = ngx_queue_data(q, ngx_http_aigw_redis_cmd_t, queue);
+
+        ngx_queue_remove(q);
+
+        cmd->a->redis_token = NULL;
+        cmd->a = NULL;
+
+        if (cmd->timer.timer_set) {
+            ngx_del_timer(&cmd->timer);
+        }
+    }
+
+    /* runs the pending callbacks with NULL replies, then the cleanup hook */
+
+    if (rd->ac) {
+        redisAsyncFree(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_connect(ngx_http_aigw_redis_t *rd)
+{
+    ngx_uint_t          level;
+    ngx_msec_t          delay;
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    if (rd->exiting || rd->ac) {
+        return;
+    }
+
+    /* an IP address or a unix socket: getaddrinfo() does not block */
+
+    if (rd->path) {
+        ac = redisAsyncConnectUnix(rd->path);
+
+    } else {
+        ac = redisAsyncConnect(rd->host, rd->port);
+    }
+
+    if (ac == NULL || ac->err) {
+        delay = ngx_http_aigw_redis_next_backoff(rd);
+
+        level = rd->failures++ ? NGX_LOG_INFO : NGX_LOG_WARN;
+
+        ngx_log_error(level, rd->log, 0,
+                      "aigw: redis %V connect failed: %s, retrying in %M ms",
+                      &rd->server, ac ? ac->errstr : "out of memory", delay);
+
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_add_timer(&rd->reconnect, delay);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+
+    if (c == NULL) {
+        redisAsyncFree(ac);        /* closes the fd */
+
+        delay = ngx_http_aigw_redis_next_backoff(rd);
+
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "aigw: redis %V: no free connection, "
+                      "retrying in %M ms", &rd->server, delay);
+
+        ngx_add_timer(&rd->reconnect, delay);
+        return;
+    }
+
+    c->data = rd;
+    c->log = rd->log;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+    c->read->handler = ngx_http_aigw_redis_read_handler;
+    c->write->handler = ngx_http_aigw_redis_write_handler;
+
+    rd->ac = ac;
+    rd->conn = c;
+    rd->outstanding = 0;
+    rd->want_write = 0;
+    rd->in_write = 0;
+    rd->dropping = 0;
+    rd->connected = 0;
+    rd->reload_admit = 0;
+    rd->reload_settle = 0;
+    rd->reason = NULL;
+
+    ac->data = rd;
+
+    /* attach first: setting the connect callback asks for a write event */
+
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_aigw_redis_add_read;
+    ac->ev.delRead = ngx_http_aigw_redis_del_read;
+    ac->ev.addWrite = ngx_http_aigw_redis_add_write;
+    ac->ev.delWrite = ngx_http_aigw_redis_del_write;
+    ac->ev.cleanup = ngx_http_aigw_redis_cleanup;
+
+    if (rd->path == NULL) {
+        (void) redisEnableKeepAlive(&ac->c);
+        ac->c.err = 0;
+    }
+
+    ngx_add_timer(&rd->connect_timer, rd->connect_timeout);
+
+    redisAsyncSetConnectCallback(ac, ngx_http_aigw_redis_on_connect);
+}
+
+
+/*
+ * Frees the context: pending callbacks run with NULL replies, then the
+ * cleanup hook schedules the reconnection.  Inside a hiredis callback the
+ * free is deferred by hiredis until the callback returns.
+ */
+
+static void
+ngx_http_aigw_redis_drop(ngx_http_aigw_redis_t *rd, const char *reason)
+{
+    if (rd->ac == NULL || rd->dropping) {
+        return;
+    }
+
+    rd->dropping = 1;
+    rd->ready = 0;
+    rd->reason = reason;
+
+    redisAsyncFree(rd->ac);
+}
+
+
+static ngx_msec_t
+ngx_http_aigw_redis_next_backoff(ngx_http_aigw_redis_t *rd)
+{
+    ngx_msec_t  delay;
+
+    /* 100 ms doubling to 5 s, each within +-25% */
+
+    delay = rd->backoff - rd->backoff / 4
+            + (ngx_msec_t) ngx_random() % (rd->backoff / 2 + 1);
+
+    rd->backoff *= 2;
+
+    if (rd->backoff > NGX_HTTP_AIGW_REDIS_BACKOFF_MAX) {
+        rd->backoff = NGX_HTTP_AIGW_REDIS_BACKOFF_MAX;
+    }
+
+    return delay;
+}
+
+
+static void
+ngx_http_aigw_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_aigw_redis_connect(ev->data);
+}
+
+
+static void
+ngx_http_aigw_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_aigw_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL || rd->ready) {
+        return;
+    }
+
+    *ngx_snprintf(rd->reason_buf, sizeof(rd->reason_buf) - 1,
+                  "not ready after %M ms", rd->connect_timeout) = '\0';
+
+    ngx_http_aigw_redis_drop(rd, (char *) rd->reason_buf);
+}
+
+
+/*
+ * Every connect_timeout: a connection that answered nothing for a whole
+ * period while commands waited is dead (hiredis has no timeouts); an idle
+ * one gets a PING, so that a silent peer is found before requests wait.
+ */
+
+static void
+ngx_http_aigw_redis_watchdog(ngx_event_t *ev)
+{
+    static const char  *ping[] = { "PING" };
+    static size_t       ping_len[] = { 4 };
+
+    ngx_http_aigw_redis_t  *rd = ev->data;
+
+    if (!rd->ready || rd->ac == NULL) {
+        return;
+    }
+
+    if (rd->watch_pending && rd->outstanding
+        && rd->received == rd->watch_received)
+    {
+        *ngx_snprintf(rd->reason_buf, sizeof(rd->reason_buf) - 1,
+                      "no reply in %M ms", rd->connect_timeout) = '\0';
+
+        ngx_http_aigw_redis_drop(rd, (char *) rd->reason_buf);
+        return;
+    }
+
+    if (rd->outstanding == 0) {
+        (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_PING, 1,
+                                            ping, ping_len);
+    }
+
+    rd->watch_received = rd->received;
+    rd->watch_pending = rd->outstanding ? 1 : 0;
+
+    ngx_add_timer(ev, rd->connect_timeout);
+}
+
+
+static void
+ngx_http_aigw_redis_on_connect(const redisAsyncContext *cac, int status)
+{
+    u_char                  db[NGX_INT_T_LEN];
+    const char             *argv[3];
+    size_t                  argvlen[3];
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = cac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this: the cleanup hook reports */
+        return;
+    }
+
+    /* commands are pipelined: the scripts' replies tell that all is set */
+
+    if (rd->password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) rd->password.data;
+        argvlen[1] = rd->password.len;
+
+        (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_AUTH, 2,
+                                            argv, argvlen);
+    }
+
+    if (rd->db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = ngx_sprintf(db, "%i", rd->db) - db;
+
+        (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_SELECT,
+                                            2, argv, argvlen);
+    }
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+
+    argv[2] = ngx_http_aigw_redis_admit_lua;
+    argvlen[2] = sizeof(ngx_http_aigw_redis_admit_lua) - 1;
+
+    (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_LOAD_ADMIT, 3,
+                                        argv, argvlen);
+
+    argv[2] = ngx_http_aigw_redis_settle_lua;
+    argvlen[2] = sizeof(ngx_http_aigw_redis_settle_lua) - 1;
+
+    (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_LOAD_SETTLE,
+                                        3, argv, argvlen);
+
+    /* if a command could not be queued, the connect timer drops us */
+}
+
+
+static ngx_int_t
+ngx_http_aigw_redis_internal(ngx_http_aigw_redis_t *rd, uintptr_t step,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    if (rd->ac == NULL
+        || redisAsyncCommandArgv(rd->ac, ngx_http_aigw_redis_internal_reply,
+                                 (void *) step, argc, argv, argvlen)
+           != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rd->outstanding++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    uintptr_t               step = (uintptr_t) privdata;
+    redisReply             *reply = r;
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = ac->data;
+    rd->outstanding--;
+
+    if (reply == NULL) {
+        /* the context is being freed */
+        rd->ready = 0;
+        return;
+    }
+
+    rd->received++;
+
+    switch (step) {
+
+    case NGX_HTTP_AIGW_REDIS_AUTH:
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_aigw_redis_error_text(rd, "AUTH failed", reply);
+            ngx_http_aigw_redis_drop(rd, (char *) rd->reason_buf);
+        }
+
+        return;
+
+    case NGX_HTTP_AIGW_REDIS_SELECT:
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_aigw_redis_error_text(rd, "SELECT failed", reply);
+            ngx_http_aigw_redis_drop(rd, (char *) rd->reason_buf);
+        }
+
+        return;
+
+    case NGX_HTTP_AIGW_REDIS_LOAD_ADMIT:
+    case NGX_HTTP_AIGW_REDIS_LOAD_SETTLE:
+    case NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT:
+    case NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE:
+
+        if (step == NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT) {
+            rd->reload_admit = 0;
+
+        } else if (step == NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE) {
+            rd->reload_settle = 0;
+        }
+
+        if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
+            ngx_http_aigw_redis_error_text(rd, "SCRIPT LOAD failed", reply);
+
+            if (step == NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT
+                || step == NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE)
+            {
+                /* EVAL still works; next NOSCRIPT tries again */
+                ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
+                              &rd->server, rd->reason_buf);
+                return;
+            }
+
+            ngx_http_aigw_redis_drop(rd, (char *) rd->reason_buf);
+            return;
+        }
+
+        if (step == NGX_HTTP_AIGW_REDIS_LOAD_ADMIT
+            || step == NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT)
+        {
+            ngx_memcpy(rd->sha_admit, reply->str, 40);
+
+        } else {
+            ngx_memcpy(rd->sha_settle, reply->str, 40);
+        }
+
+        if (step == NGX_HTTP_AIGW_REDIS_LOAD_SETTLE && !rd->dropping) {
+            ngx_http_aigw_redis_set_ready(rd);
+        }
+
+        return;
+
+    default: /* NGX_HTTP_AIGW_REDIS_PING */
+        return;
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_set_ready(ngx_http_aigw_redis_t *rd)
+{
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    rd->ready = 1;
+    rd->connected = 1;
+    rd->failures = 0;
+    rd->backoff = NGX_HTTP_AIGW_REDIS_BACKOFF_MIN;
+    rd->settle_logged = 0;
+    rd->overflow_logged = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, rd->log, 0, "aigw: redis %V connected",
+                  &rd->server);
+
+    rd->watch_received = rd->received;
+    rd->watch_pending = 0;
+
+    if (rd->watchdog.timer_set) {
+        ngx_del_timer(&rd->watchdog);
+    }
+
+    ngx_add_timer(&rd->watchdog, rd->connect_timeout);
+}
+
+
+/* the event loop adapter */
+
+static void
+ngx_http_aigw_redis_read_handler(ngx_event_t *rev)
+{
+    char                    buf;
+    ssize_t                 n;
+    ngx_err_t               err;
+    ngx_uint_t              i;
+    ngx_connection_t       *c;
+    redisAsyncContext      *ac;
+    ngx_http_aigw_redis_t  *rd;
+
+    c = rev->data;
+    rd = c->data;
+    ac = rd->ac;
+
+    if (ac == NULL || rd->conn != c) {
+        return;
+    }
+
+    /*
+     * The shutdown timer (worker_shutdown_timeout) asks every connection to
+     * close; this one is freed by exit_process, as late as possible.
+     */
+
+    c->close = 0;
+
+    /*
+     * hiredis reads 16 KB per call and the event is edge-triggered: read
+     * until the socket is empty.  A peek that finds data, the end of the
+     * stream or an error lets hiredis read it and react.
+     */
+
+    for (i = 0; /* void */; i++) {
+
+        redisAsyncHandleRead(ac);
+
+        if (rd->ac == NULL) {
+            return;                  /* freed, and the connection with it */
+        }
+
+        if (!(ac->c.flags & REDIS_CONNECTED)) {
+            return;
+        }
+
+        if (i == NGX_HTTP_AIGW_REDIS_READS) {
+            ngx_post_event(rev, &ngx_posted_events);
+            return;
+        }
+
+        n = recv(c->fd, &buf, 1, MSG_PEEK);
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+
+            if (err == NGX_EAGAIN) {
+                rev->ready = 0;
+                return;
+            }
+        }
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_write_handler(ngx_event_t *wev)
+{
+    size_t                  left;
+    ngx_connection_t       *c;
+    redisAsyncContext      *ac;
+    ngx_http_aigw_redis_t  *rd;
+
+    c = wev->data;
+    rd = c->data;
+    ac = rd->ac;
+
+    if (ac == NULL || rd->conn != c) {
+        return;
+    }
+
+    /*
+     * Write until hiredis is done or a write makes no progress (EAGAIN, or
+     * a connect in progress): only then is a new edge sure to come.
+     */
+
+    for ( ;; ) {
+        left = sdslen(ac->c.obuf);
+
+        rd->in_write = 1;
+        redisAsyncHandleWrite(ac);
+        rd->in_write = 0;
+
+        if (rd->ac == NULL) {
+            return;
+        }
+
+        if (!rd->want_write) {
+            return;
+        }
+
+        if (!(ac->c.flags & REDIS_CONNECTED)
+            || sdslen(ac->c.obuf) == left)
+        {
+            wev->ready = 0;
+            ngx_http_aigw_redis_arm(rd, wev, NGX_WRITE_EVENT);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_arm(ngx_http_aigw_redis_t *rd, ngx_event_t *ev,
+    ngx_int_t event)
+{
+    ngx_uint_t  flags;
+
+    if (ev->active) {
+        return;
+    }
+
+    flags = (ngx_event_flags & NGX_USE_CLEAR_EVENT) ? NGX_CLEAR_EVENT
+                                                    : NGX_LEVEL_EVENT;
+
+    if (ngx_add_event(ev, event, flags) != NGX_OK) {
+        /* the watchdog or the connect timer will drop the context */
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "aigw: redis %V: cannot add an event", &rd->server);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_add_read(void *data)
+{
+    ngx_http_aigw_redis_t  *rd = data;
+
+    if (rd->conn) {
+        ngx_http_aigw_redis_arm(rd, rd->conn->read, NGX_READ_EVENT);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_del_read(void *data)
+{
+    ngx_http_aigw_redis_t  *rd = data;
+
+    ngx_event_t  *rev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    rev = rd->conn->read;
+
+    if (rev->posted) {
+        ngx_delete_posted_event(rev);
+    }
+
+    if (rev->active) {
+        (void) ngx_del_event(rev, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_add_write(void *data)
+{
+    ngx_http_aigw_redis_t  *rd = data;
+
+    ngx_event_t  *wev;
+
+    rd->want_write = 1;
+
+    if (rd->in_write || rd->conn == NULL) {
+        return;               /* the write handler looks at want_write */
+    }
+
+    wev = rd->conn->write;
+
+    ngx_http_aigw_redis_arm(rd, wev, NGX_WRITE_EVENT);
+
+    /* already writable: an edge-triggered event would not fire again */
+
+    if (wev->ready && !wev->posted) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_del_write(void *data)
+{
+    ngx_http_aigw_redis_t  *rd = data;
+
+    ngx_event_t  *wev;
+
+    rd->want_write = 0;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    wev = rd->conn->write;
+
+    if (wev->posted) {
+        ngx_delete_posted_event(wev);
+    }
+
+    /* an edge-triggered write event may stay; a level one would spin */
+
+    if (wev->active && !(ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
+        (void) ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/*
+ * Called by hiredis as it frees the context, after the pending callbacks
+ * and before redisFree() closes the fd: the fd is not ours to close.
+ */
+
+static void
+ngx_http_aigw_redis_cleanup(void *data)
+{
+    ngx_http_aigw_redis_t  *rd = data;
+
+    const char         *reason;
+    ngx_uint_t          level;
+    ngx_msec_t          delay;
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    c = rd->conn;
+
+    if (c) {
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+
+        if (c->read->active) {
+            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+
+        rd->conn = NULL;
+    }
+
+    ac = rd->ac;
+
+    rd->ac = NULL;
+    rd->ready = 0;
+    rd->dropping = 0;
+    rd->want_write = 0;
+    rd->outstanding = 0;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->watchdog.timer_set) {
+        ngx_del_timer(&rd->watchdog);
+    }
+
+    if (rd->exiting) {
+        return;
+    }
+
+    if (rd->reason) {
+        reason = rd->reason;
+
+    } else if (ac && ac->c.err) {
+        reason = ac->c.errstr;
+
+    } else {
+        reason = "connection closed";
+    }
+
+    rd->reason = NULL;
+
+    delay = ngx_http_aigw_redis_next_backoff(rd);
+
+    if (rd->connected) {
+        rd->connected = 0;
+
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "aigw: redis %V lost: %s, reconnecting in %M ms",
+                      &rd->server, reason, delay);
+
+    } else {
+        level = rd->failures++ ? NGX_LOG_INFO : NGX_LOG_WARN;
+
+        ngx_log_error(level, rd->log, 0,
+                      "aigw: redis %V connect failed: %s, retrying in %M ms",
+                      &rd->server, reason, delay);
+    }
+
+    ngx_add_timer(&rd->reconnect, delay);
+}
+
+
+/* script commands */
+
+static ngx_http_aigw_redis_cmd_t *
+ngx_http_aigw_redis_cmd(ngx_http_aigw_redis_t *rd, ngx_uint_t script,
+    size_t size)
+{
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
+    cmd = ngx_alloc(sizeof(ngx_http_aigw_redis_cmd_t) + size, rd->log);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cmd, sizeof(ngx_http_aigw_redis_cmd_t));
+
+    cmd->rd = rd;
+    cmd->script = script;
+    cmd->pos = cmd->data;
+
+    cmd->argv[0] = "EVALSHA";
+    cmd->argvlen[0] = 7;
+
+    if (script == NGX_HTTP_AIGW_REDIS_ADMIT) {
+        cmd->argv[1] = (const char *) rd->sha_admit;
+
+    } else {
+        cmd->argv[1] = (const char *) rd->sha_settle;
+    }
+
+    cmd->argvlen[1] = 40;
+    cmd->argc = 2;
+
+    return cmd;
+}
+
+
+static void
+ngx_http_aigw_redis_arg(ngx_http_aigw_redis_cmd_t *cmd, const u_char *data,
+    size_t len)
+{
+    cmd->argv[cmd->argc] = (const char *) cmd->pos;
+    cmd->argvlen[cmd->argc] = len;
+    cmd->argc++;
+
+    cmd->pos = ngx_cpymem(cmd->pos, data, len);
+}
+
+
+static void
+ngx_http_aigw_redis_arg_key(ngx_http_aigw_redis_cmd_t *cmd,
+    ngx_str_t *prefix, u_char kind, ngx_str_t *id)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(cmd->pos, prefix->data, prefix->len);
+    *p++ = kind;
+    *p++ = ':';
+    p = ngx_cpymem(p, id->data, id->len);
+
+    cmd->argv[cmd->argc] = (const char *) cmd->pos;
+    cmd->argvlen[cmd->argc] = p - cmd->pos;
+    cmd->argc++;
+
+    cmd->pos = p;
+}
+
+
+static void
+ngx_http_aigw_redis_arg_num(ngx_http_aigw_redis_cmd_t *cmd, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_sprintf(cmd->pos, "%L", n);
+
+    cmd->argv[cmd->argc] = (const char *) cmd->pos;
+    cmd->argvlen[cmd->argc] = p - cmd->pos;
+    cmd->argc++;
+
+    cmd->pos = p;
+}
+
+
+static ngx_int_t
+ngx_http_aigw_redis_send(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd)
+{
+    /* hiredis copies the arguments into its output buffer now */
+
+    if (rd->ac == NULL
+        || redisAsyncCommandArgv(rd->ac, ngx_http_aigw_redis_reply, cmd,
+                                 cmd->argc, cmd->argv, cmd->argvlen)
+           != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rd->outstanding++;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_aigw_redis_admit(ngx_http_aigw_store_conf_t *sc,
+    ngx_http_aigw_admission_t *a)
+{
+    size_t                      size;
+    ngx_uint_t                  i, n;
+    ngx_http_aigw_redis_t      *rd;
+    ngx_http_aigw_subject_t    *s;
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
+    rd = sc->redis;
+    n = a->nsubjects;
+
+    a->redis_token = NULL;
+
+    if (rd == NULL || !rd->ready || rd->ac == NULL
+        || rd->outstanding >= rd->queue || n > NGX_HTTP_AIGW_SUBJECTS)
+    {
+        return NGX_ERROR;
+    }
+
+    size = NGX_INT_T_LEN + 5 * NGX_INT64_LEN + a->request_id.len;
+
+    for (i = 0; i < n; i++) {
+        size += 2 * (rd->prefix.len + 2 + a->subjects[i].id.len)
+                + 5 * NGX_INT64_LEN;
+    }
+
+    cmd = ngx_http_aigw_redis_cmd(rd, NGX_HTTP_AIGW_REDIS_ADMIT, size);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->nsubjects = n;
+    cmd->tokens = a->tokens;
+    cmd->cost = a->cost;
+
+    ngx_http_aigw_redis_arg_num(cmd, 2 * n);
+
+    for (i = 0; i < n; i++) {
+        s = &a->subjects[i];
+        ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 's', &s->id);
+        ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 'c', &s->id);
+    }
+
+    /* 0: the script takes the time of the Redis server, one clock for all */
+
+    ngx_http_aigw_redis_arg_num(cmd, 0);
+    ngx_http_aigw_redis_arg_num(cmd, a->tokens);
+    ngx_http_aigw_redis_arg_num(cmd, a->cost);
+    ngx_http_aigw_redis_arg(cmd, a->request_id.data, a->request_id.len);
+    ngx_http_aigw_redis_arg_num(cmd, NGX_HTTP_AIGW_REDIS_LIFETIME);
+
+    for (i = 0; i < n; i++) {
+        s = &a->subjects[i];
+        ngx_http_aigw_redis_arg_num(cmd, s->limits.rpm);
+        ngx_http_aigw_redis_arg_num(cmd, s->limits.tpm);
+        ngx_http_aigw_redis_arg_num(cmd, s->limits.concurrency);
+        ngx_http_aigw_redis_arg_num(cmd, s->limits.budget);
+        ngx_http_aigw_redis_arg_num(cmd, s->limits.period);
+    }
+
+    if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
+        ngx_free(cmd);
+        return NGX_ERROR;
+    }
+
+    cmd->a = a;
+    ngx_queue_insert_tail(&rd->waiting, &cmd->queue);
+
+    cmd->timer.handler = ngx_http_aigw_redis_admit_timeout;
+    cmd->timer.data = cmd;
+    cmd->timer.log = rd->log;
+    ngx_add_timer(&cmd->timer, rd->timeout);
+
+    a->redis_token = cmd;
+
+    return NGX_AGAIN;
+}
+
+
+void
+ngx_http_aigw_redis_cancel(ngx_http_aigw_admission_t *a)
+{
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
+    cmd = a->redis_token;
+
+    if (cmd == NULL) {
+        return;
+    }
+
+    a->redis_token = NULL;
+
+    if (cmd->a) {
+        cmd->a = NULL;
+        ngx_queue_remove(&cmd->queue);
+    }
+
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+
+    /* the reply callback frees cmd, and releases a late admission */
+}
+
+
+void
+ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
+    ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta)
+{
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = sc->redis;
+
+    if (rd == NULL || !a->reserved || a->local) {
+        return;                   /* nothing was reserved in Redis */
+    }
+
+    if (!rd->ready || rd->ac == NULL) {
+        if (!rd->settle_logged) {
+            rd->settle_logged = 1;
+
+            ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                          "aigw: redis %V is down: settlements are dropped "
+                          "until it is back", &rd->server);
+        }
+
+        return;
+    }
+
+    /* settlements free slots: they may use twice the admissions' queue */
+
+    if (rd->outstanding >= 2 * rd->queue) {
+        if (!rd->overflow_logged) {
+            rd->overflow_logged = 1;
+
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "aigw: redis %V: %ui commands wait, "
+                          "a settlement is dropped",
+                          &rd->server, rd->outstanding);
+        }
+
+        return;
+    }
+
+    (void) ngx_http_aigw_redis_send_settle(rd, a->nsubjects, NULL, NULL,
+                                           a->subjects, a->minute,
+                                           tokens_delta, cost_delta,
+                                           (const char *) a->request_id.data,
+                                           a->request_id.len, a->periods);
+}
+
+
+/*
+ * The keys are either given (2n of them, as sent with an admission) or
+ * built from the subjects.
+ */
+
+static ngx_int_t
+ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd, ngx_uint_t n,
+    const char **keys, const size_t *keylens,
+    ngx_http_aigw_subject_t *subjects, int64_t minute, int64_t tokens_delta,
+    int64_t cost_delta, const char *rid, size_t rid_len, int64_t *periods)
+{
+    size_t                      size;
+    ngx_uint_t                  i;
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
+    if (n > NGX_HTTP_AIGW_SUBJECTS) {
+        return NGX_ERROR;
+    }
+
+    size = NGX_INT_T_LEN + 3 * NGX_INT64_LEN + rid_len;
+
+    for (i = 0; i < n; i++) {
+        if (keys) {
+            size += keylens[2 * i] + keylens[2 * i + 1];
+
+        } else {
+            size += 2 * (rd->prefix.len + 2 + subjects[i].id.len);
+        }
+
+        size += NGX_INT64_LEN;
+    }
+
+    cmd = ngx_http_aigw_redis_cmd(rd, NGX_HTTP_AIGW_REDIS_SETTLE, size);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->nsubjects = n;
+
+    ngx_http_aigw_redis_arg_num(cmd, 2 * n);
+
+    for (i = 0; i < n; i++) {
+        if (keys) {
+            ngx_http_aigw_redis_arg(cmd, (u_char *) keys[2 * i],
+                                    keylens[2 * i]);
+            ngx_http_aigw_redis_arg(cmd, (u_char *) keys[2 * i + 1],
+                                    keylens[2 * i + 1]);
+
+        } else {
+            ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 's',
+                                        &subjects[i].id);
+            ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 'c',
+                                        &subjects[i].id);
+        }
+    }
+
+    ngx_http_aigw_redis_arg_num(cmd, minute);
+    ngx_http_aigw_redis_arg_num(cmd, tokens_delta);
+    ngx_http_aigw_redis_arg_num(cmd, cost_delta);
+    ngx_http_aigw_redis_arg(cmd, (u_char *) rid, rid_len);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_aigw_redis_arg_num(cmd, periods[i]);
+    }
+
+    if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
+        ngx_free(cmd);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_http_aigw_redis_t      *rd;
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
+    cmd = privdata;
+    rd = cmd->rd;
+
+    rd->outstanding--;
+
+    if (reply == NULL) {
+        rd->ready = 0;          /* the context is being freed */
+
+    } else {
+        rd->received++;
+    }
+
+    /* the script cache was flushed (or Redis restarted with our link up) */
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && !cmd->retried
+        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        static const char  *load[] = { "SCRIPT", "LOAD", NULL };
+        static size_t       load_len[] = { 6, 4, 0 };
+
+        cmd->retried = 1;
+        cmd->argv[0] = "EVAL";
+        cmd->argvlen[0] = 4;
+
+        if (cmd->script == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            cmd->argv[1] = ngx_http_aigw_redis_admit_lua;
+            cmd->argvlen[1] = sizeof(ngx_http_aigw_redis_admit_lua) - 1;
+
+        } else {
+            cmd->argv[1] = ngx_http_aigw_redis_settle_lua;
+            cmd->argvlen[1] = sizeof(ngx_http_aigw_redis_settle_lua) - 1;
+        }
+
+        if (!rd->reload_admit && !rd->reload_settle) {
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "aigw: redis %V lost the scripts, "
+                          "loading them again", &rd->server);
+        }
+
+        if (cmd->script == NGX_HTTP_AIGW_REDIS_ADMIT && !rd->reload_admit) {
+            load[2] = ngx_http_aigw_redis_admit_lua;
+            load_len[2] = sizeof(ngx_http_aigw_redis_admit_lua) - 1;
+
+            if (ngx_http_aigw_redis_internal(rd,
+                                             NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT,
+                                             3, load, load_len)
+                == NGX_OK)
+            {
+                rd->reload_admit = 1;
+            }
+
+        } else if (cmd->script == NGX_HTTP_AIGW_REDIS_SETTLE
+                   && !rd->reload_settle)
+        {
+            load[2] = ngx_http_aigw_redis_settle_lua;
+            load_len[2] = sizeof(ngx_http_aigw_redis_settle_lua) - 1;
+
+            if (ngx_http_aigw_redis_internal(rd,
+                                             NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE,
+                                             3, load, load_len)
+                == NGX_OK)
+            {
+                rd->reload_settle = 1;
+            }
+        }
+
+        if (ngx_http_aigw_redis_send(rd, cmd) == NGX_OK) {
+            return;             /* the same callback gets the EVAL's reply */
+        }
+    }
+
+    if (cmd->script == NGX_HTTP_AIGW_REDIS_ADMIT) {
+        ngx_http_aigw_redis_admit_reply(rd, cmd, reply);
+
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_aigw_redis_error_text(rd, "the settle script failed",
+                                       reply);
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
+                      &rd->server, rd->reason_buf);
+    }
+
+    ngx_free(cmd);
+}
+
+
+static void
+ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply)
+{
+    ngx_int_t                   rc;
+    ngx_http_aigw_admission_t  *a;
+
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+
+    rc = reply ? ngx_http_aigw_redis_verdict(reply, cmd->nsubjects)
+               : NGX_ERROR;
+
+    if (reply && rc == NGX_ERROR) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_aigw_redis_error_text(rd, "the admission script failed",
+                                           reply);
+
+        } else {
+            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to the "
+                        "admission script", sizeof(rd->reason_buf));
+        }
+
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
+                      &rd->server, rd->reason_buf);
+    }
+
+    a = cmd->a;
+
+    if (a == NULL) {
+        /* its request stopped waiting: give back what was reserved */
+
+        if (rc == NGX_OK) {
+            ngx_http_aigw_redis_release(rd, cmd, reply);
+        }
+
+        return;
+    }
+
+    ngx_queue_remove(&cmd->queue);
+    cmd->a = NULL;
+    a->redis_token = NULL;
+
+    if (rc == NGX_ERROR) {
+        a->status = NGX_ERROR;
+
+    } else {
+        ngx_http_aigw_redis_parse(reply, a);
+    }
+
+    a->done(a->request, a);
+}
+
+
+/* NGX_OK, NGX_DECLINED, or NGX_ERROR when the reply is not the script's */
+
+static ngx_int_t
+ngx_http_aigw_redis_verdict(redisReply *reply, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 + 5 * n) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (reply->element[0]->integer == AIGW_WINDOW_OK) {
+        return NGX_OK;
+    }
+
+    if (reply->element[0]->integer < AIGW_WINDOW_REQUESTS
+        || reply->element[0]->integer > AIGW_WINDOW_BUDGET
+        || reply->element[1]->integer < 0
+        || reply->element[1]->integer >= (long long) n)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_aigw_redis_parse(redisReply *reply, ngx_http_aigw_admission_t *a)
+{
+    ngx_uint_t               i, n, headers, refused;
+    redisReply             **e;
+    aigw_window_result_t     res;
+    aigw_subject_limits_t   *l;
+
+    n = a->nsubjects;
+    e = reply->element;
+
+    refused = (ngx_uint_t) e[1]->integer;
+
+    a->status = e[0]->integer == AIGW_WINDOW_OK ? NGX_OK : NGX_DECLINED;
+    a->minute = e[3]->integer;
+    a->header_rpm = 0;
+    a->header_tpm = 0;
+    headers = 0;
+
+    for (i = 0; i < n; i++) {
+        a->periods[i] = e[4 + i]->integer;
+
+        res.refused = AIGW_WINDOW_OK;
+        res.retry_after_ms = 0;
+
+        if (a->status == NGX_DECLINED && i == refused) {
+            res.refused = (int) e[0]->integer;
+            res.retry_after_ms = e[2]->integer;
+        }
+
+        res.remaining_requests = e[4 + n + 4 * i]->integer;
+        res.reset_requests_ms = e[4 + n + 4 * i + 1]->integer;
+        res.remaining_tokens = e[4 + n + 4 * i + 2]->integer;
+        res.reset_tokens_ms = e[4 + n + 4 * i + 3]->integer;
+
+        if (a->status == NGX_DECLINED && i == refused) {
+            a->refused = i;
+            a->result = res;
+        }
+
+        l = &a->subjects[i].limits;
+
+        if (!headers && (l->rpm || l->tpm)) {
+            headers = 1;
+            a->headers = res;
+            a->header_rpm = l->rpm;
+            a->header_tpm = l->tpm;
+        }
+    }
+
+    if (a->status == NGX_OK) {
+        a->reserved = 1;
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply)
+{
+    int64_t     periods[NGX_HTTP_AIGW_SUBJECTS];
+    ngx_uint_t  i, n, rid;
+
+    n = cmd->nsubjects;
+
+    for (i = 0; i < n; i++) {
+        periods[i] = reply->element[4 + i]->integer;
+    }
+
+    /* argv: EVALSHA sha numkeys keys[2n] now tokens cost request_id ... */
+
+    rid = 3 + 2 * n + 3;
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "aigw: redis %V admitted a request that stopped waiting, "
+                  "releasing its reservation", &rd->server);
+
+    (void) ngx_http_aigw_redis_send_settle(rd, n, &cmd->argv[3],
+                                           &cmd->argvlen[3], NULL,
+                                           reply->element[3]->integer,
+                                           -cmd->tokens, -cmd->cost,
+                                           cmd->argv[rid], cmd->argvlen[rid],
+                                           periods);
+}
+
+
+static void
+ngx_http_aigw_redis_admit_timeout(ngx_event_t *ev)
+{
+    ngx_http_aigw_redis_t      *rd;
+    ngx_http_aigw_redis_cmd_t  *cmd;
+    ngx_http_aigw_admission_t  *a;
+
+    cmd = ev->data;
+    rd = cmd->rd;
+    a = cmd->a;
+
+    if (a == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&cmd->queue);
+    cmd->a = NULL;
+    a->redis_token = NULL;
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "aigw: redis %V did not answer an admission in %M ms",
+                  &rd->server, rd->timeout);
+
+    /* the token stays for the reply, which comes even if the link dies */
+
+    a->status = NGX_ERROR;
+    a->done(a->request, a);
+}
+
+
+/* "<what>: <Redis error>", without the password should Redis echo it */
+
+static void
+ngx_http_aigw_redis_error_text(ngx_http_aigw_redis_t *rd, const char *what,
+    redisReply *reply)
+{
+    u_char  *p, *last;
+    size_t   len, i;
+
+    p = rd->reason_buf;
+    last = rd->reason_buf + sizeof(rd->reason_buf) - 1;
+
+    p = ngx_slprintf(p, last, "%s", what);
+
+    if (reply->type == REDIS_REPLY_ERROR && reply->str && reply->len) {
+        len = reply->len;
+
+        if (rd->password.len && len >= rd->password.len) {
+            for (i = 0; i + rd->password.len <= len; i++) {
+                if (ngx_memcmp(reply->str + i, rd->password.data,
+                               rd->password.len) == 0)
+                {
+                    len = 0;
+                    break;
+                }
+            }
+        }
+
+        if (len) {
+            p = ngx_slprintf(p, last, ": %*s", len, reply->str);
+        }
+    }
+
+    *p = '\0';
+}
