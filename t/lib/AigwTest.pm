@@ -58,12 +58,12 @@ _EOC_
 Test::Nginx::Socket::add_block_preprocessor(sub {
     my $block = shift;
 
-    unless ($block->no_default_http) {
+    unless (defined $block->no_default_http) {
         $block->set_value("http_config",
                           $HTTP_CONFIG . ($block->http_config // ""));
     }
 
-    unless ($block->no_mocks) {
+    unless (defined $block->no_mocks) {
         $block->set_value("config", ($block->config // "") . $MOCKS);
     }
 });
