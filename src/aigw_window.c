@@ -105,8 +105,9 @@ aigw_window_check(aigw_counters_t *c, const aigw_subject_limits_t *l,
             res->remaining_requests = l->rpm - used - 1;
         }
 
-        res->reset_requests_ms = aigw_window_reset(c->req_prev, c->req_cur,
-                                                   ms);
+        /* as it will be once this request is counted */
+        res->reset_requests_ms = aigw_window_reset(c->req_prev,
+                                                   c->req_cur + 1, ms);
     }
 
     if (l->tpm > 0) {
@@ -126,7 +127,8 @@ aigw_window_check(aigw_counters_t *c, const aigw_subject_limits_t *l,
             res->remaining_tokens = l->tpm - used - tokens;
         }
 
-        res->reset_tokens_ms = aigw_window_reset(c->tok_prev, c->tok_cur, ms);
+        res->reset_tokens_ms = aigw_window_reset(c->tok_prev,
+                                                 c->tok_cur + tokens, ms);
     }
 
     if (refused == AIGW_WINDOW_OK && l->concurrency > 0
