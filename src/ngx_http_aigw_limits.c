@@ -25,6 +25,9 @@ static ngx_int_t ngx_http_aigw_limits_subject(ngx_http_request_t *r,
 static u_char *ngx_http_aigw_duration(u_char *p, int64_t ms);
 
 
+static time_t  ngx_http_aigw_fail_open_logged;
+
+
 static const char  *ngx_http_aigw_refusals[] = {
     "", "requests per minute", "tokens per minute", "concurrent requests",
     "budget"
@@ -253,11 +256,18 @@ ngx_http_aigw_limits_verdict(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         if (amcf->store.redis && !a->local
             && amcf->store.failure == NGX_HTTP_AIGW_FAIL_OPEN)
         {
-            /* Redis is away: admit, counting in this machine's zone */
+            /*
+             * Redis is away: admit, counting in this machine's zone.
+             * Said once a minute per worker, not once per request.
+             */
 
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "aigw: the redis store is unavailable, "
-                          "admitting with local counters");
+            if (ngx_time() - ngx_http_aigw_fail_open_logged >= 60) {
+                ngx_http_aigw_fail_open_logged = ngx_time();
+
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "aigw: the redis store is unavailable, "
+                              "admitting with local counters");
+            }
 
             a->local = 1;
             (void) ngx_http_aigw_shm_admit(&amcf->store, a,

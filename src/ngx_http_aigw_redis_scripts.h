@@ -171,7 +171,7 @@ NGX_HTTP_AIGW_REDIS_LUA_COMMON                                                \
 "    else\n"                                                                  \
 "      rr = l.rpm - u - 1\n"                                                  \
 "    end\n"                                                                   \
-"    rsr = reset(c.rp, c.rc, ms)\n"                                           \
+"    rsr = reset(c.rp, c.rc + 1, ms)\n"                                       \
 "  end\n"                                                                     \
 "  if l.tpm > 0 then\n"                                                       \
 "    local u = used(c.tp, c.tc, ms)\n"                                        \
@@ -184,7 +184,7 @@ NGX_HTTP_AIGW_REDIS_LUA_COMMON                                                \
 "    else\n"                                                                  \
 "      rt = l.tpm - u - tokens\n"                                             \
 "    end\n"                                                                   \
-"    rst = reset(c.tp, c.tc, ms)\n"                                           \
+"    rst = reset(c.tp, c.tc + tokens, ms)\n"                                  \
 "  end\n"                                                                     \
 "  if r == 0 and l.conc > 0 and concurrent + 1 > l.conc then\n"               \
 "    r = 3\n"                                                                 \
