@@ -17,6 +17,8 @@ static char *ngx_http_aigw_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_aigw_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static u_char *ngx_http_aigw_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, size_t *size);
 static char *ngx_http_aigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_aigw_keyset_cleanup(void *data);
@@ -509,6 +511,73 @@ ngx_http_aigw_endpoints(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * Reads a whole configuration file (keys, prices) into ngx_alloc()ed
+ * memory; the caller frees it.  Errors are logged against the directive.
+ */
+
+static u_char *
+ngx_http_aigw_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    size_t *size)
+{
+    u_char           *buf;
+    ssize_t           n;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NULL;
+    }
+
+    buf = NULL;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto done;
+    }
+
+    *size = (size_t) ngx_file_size(&fi);
+
+    if (*size > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is larger than %uz bytes", name, max);
+        goto done;
+    }
+
+    buf = ngx_alloc(*size + 1, cf->log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, buf, *size, 0);
+
+    if (n == NGX_ERROR || (size_t) n != *size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_file_n " \"%V\" failed", name);
+        ngx_free(buf);
+        buf = NULL;
+    }
+
+done:
+
+    ngx_close_file(file.fd);
+
+    return buf;
+}
+
+
 static char *
 ngx_http_aigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -517,10 +586,8 @@ ngx_http_aigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char              *buf;
     char                 err[512];
     size_t               size;
-    ssize_t              n;
+    ngx_int_t            rc;
     ngx_str_t           *value;
-    ngx_file_t           file;
-    ngx_file_info_t      fi;
     ngx_pool_cleanup_t  *cln;
 
     if (amcf->keys_file.data) {
@@ -530,59 +597,24 @@ ngx_http_aigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     amcf->keys_file = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &amcf->keys_file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = amcf->keys_file;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &file.name);
-        return NGX_CONF_ERROR;
-    }
-
-    buf = NULL;
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", &file.name);
-        goto failed;
-    }
-
-    size = (size_t) ngx_file_size(&fi);
-
-    if (size > 64 * 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "keys file \"%V\" is larger than 64m", &file.name);
-        goto failed;
-    }
-
-    buf = ngx_alloc(size + 1, cf->log);
+    buf = ngx_http_aigw_read_file(cf, &amcf->keys_file, 64 * 1024 * 1024,
+                                  &size);
     if (buf == NULL) {
-        goto failed;
+        return NGX_CONF_ERROR;
     }
 
-    n = ngx_read_file(&file, buf, size, 0);
-    if (n == NGX_ERROR || (size_t) n != size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_file_n " \"%V\" failed", &file.name);
-        goto failed;
-    }
-
-    if (aigw_keys_parse(buf, size, &amcf->keyset, err, sizeof(err)) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid keys file \"%V\": %s", &file.name, err);
-        goto failed;
-    }
+    rc = aigw_keys_parse(buf, size, &amcf->keyset, err, sizeof(err));
 
     /* the file holds secrets: do not leave them in freed memory */
     ngx_explicit_memzero(buf, size);
     ngx_free(buf);
-    ngx_close_file(file.fd);
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid keys file \"%V\": %s",
+                           &amcf->keys_file, err);
+        return NGX_CONF_ERROR;
+    }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -594,18 +626,9 @@ ngx_http_aigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_aigw_keyset_cleanup;
     cln->data = amcf->keyset;
 
+    (void) cmd;
+
     return NGX_CONF_OK;
-
-failed:
-
-    if (buf) {
-        ngx_explicit_memzero(buf, size);
-        ngx_free(buf);
-    }
-
-    ngx_close_file(file.fd);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -706,10 +729,8 @@ ngx_http_aigw_prices_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char              *buf;
     char                 err[512];
     size_t               size;
-    ssize_t              n;
+    ngx_int_t            rc;
     ngx_str_t           *value;
-    ngx_file_t           file;
-    ngx_file_info_t      fi;
     ngx_pool_cleanup_t  *cln;
 
     if (amcf->prices_file.data) {
@@ -719,59 +740,22 @@ ngx_http_aigw_prices_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     amcf->prices_file = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &amcf->prices_file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = amcf->prices_file;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &file.name);
-        return NGX_CONF_ERROR;
-    }
-
-    buf = NULL;
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", &file.name);
-        goto failed;
-    }
-
-    size = (size_t) ngx_file_size(&fi);
-
-    if (size > 16 * 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "prices file \"%V\" is larger than 16m",
-                           &file.name);
-        goto failed;
-    }
-
-    buf = ngx_alloc(size + 1, cf->log);
+    buf = ngx_http_aigw_read_file(cf, &amcf->prices_file, 16 * 1024 * 1024,
+                                  &size);
     if (buf == NULL) {
-        goto failed;
+        return NGX_CONF_ERROR;
     }
 
-    n = ngx_read_file(&file, buf, size, 0);
-    if (n == NGX_ERROR || (size_t) n != size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_file_n " \"%V\" failed", &file.name);
-        goto failed;
-    }
-
-    if (aigw_prices_parse(buf, size, &amcf->prices, err, sizeof(err)) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid prices file \"%V\": %s", &file.name,
-                           err);
-        goto failed;
-    }
+    rc = aigw_prices_parse(buf, size, &amcf->prices, err, sizeof(err));
 
     ngx_free(buf);
-    ngx_close_file(file.fd);
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid prices file \"%V\": %s",
+                           &amcf->prices_file, err);
+        return NGX_CONF_ERROR;
+    }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -786,16 +770,6 @@ ngx_http_aigw_prices_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     (void) cmd;
 
     return NGX_CONF_OK;
-
-failed:
-
-    if (buf) {
-        ngx_free(buf);
-    }
-
-    ngx_close_file(file.fd);
-
-    return NGX_CONF_ERROR;
 }
 
 
