@@ -37,7 +37,7 @@ $(MODULE): $(BUILD)/Makefile $(CORE_SRCS) $(GLUE_SRCS) $(HDRS)
 	@echo "building $(MODULE)"
 	@$(MAKE) -f $(BUILD)/Makefile -C $(NGX_SRC) modules \
 	    CFLAGS="$$(sed -n 's/^CFLAGS = //p' $(BUILD)/Makefile) -Werror" \
-	    > $(BUILD)/make.log 2>&1 || { grep -B2 -A8 -E 'error|warning' \
+	    > $(BUILD)/make.log 2>&1 || { grep -A6 -E 'error:|warning:' \
 	    $(BUILD)/make.log | head -60; exit 1; }
 
 build: $(MODULE)

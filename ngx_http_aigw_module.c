@@ -332,7 +332,8 @@ static ngx_http_variable_t  ngx_http_aigw_vars[] = {
 };
 
 
-static ngx_str_t  ngx_http_aigw_request_id_var = ngx_string("request_id");
+/* the state of the request id generator, per worker */
+static uint64_t  ngx_http_aigw_rid_state;
 
 
 static ngx_int_t
@@ -396,8 +397,6 @@ ngx_http_aigw_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    amcf->request_id_index = NGX_ERROR;
-
     return amcf;
 }
 
@@ -406,12 +405,6 @@ static char *
 ngx_http_aigw_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_aigw_main_conf_t  *amcf = conf;
-
-    amcf->request_id_index = ngx_http_get_variable_index(cf,
-                                                &ngx_http_aigw_request_id_var);
-    if (amcf->request_id_index == NGX_ERROR) {
-        return NGX_CONF_ERROR;
-    }
 
     amcf->loaded = ngx_time();
 
@@ -783,7 +776,32 @@ ngx_http_aigw_prices_cleanup(void *data)
 static ngx_int_t
 ngx_http_aigw_init_process(ngx_cycle_t *cycle)
 {
+    ngx_fd_t                    fd;
+    ngx_time_t                 *tp;
     ngx_http_aigw_main_conf_t  *amcf;
+
+    /*
+     * Request ids need to be unique, not secret: a splitmix64 sequence per
+     * worker, seeded once from the kernel, costs nothing per request
+     * (nginx's $request_id asks OpenSSL for random bytes every time).
+     */
+
+    tp = ngx_timeofday();
+    ngx_http_aigw_rid_state = ((uint64_t) tp->sec << 20) ^ tp->msec
+                              ^ ((uint64_t) ngx_pid << 40) ^ ngx_random();
+
+    fd = ngx_open_file((u_char *) "/dev/urandom", NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        uint64_t  seed;
+
+        if (read(fd, &seed, sizeof(seed)) == (ssize_t) sizeof(seed)) {
+            ngx_http_aigw_rid_state ^= seed;
+        }
+
+        (void) ngx_close_file(fd);
+    }
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_aigw_module);
 
@@ -819,6 +837,41 @@ ngx_http_aigw_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_aigw_shm_exit_process(cycle, &amcf->store);
+}
+
+
+static uint64_t
+ngx_http_aigw_splitmix64(void)
+{
+    uint64_t  z;
+
+    z = (ngx_http_aigw_rid_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
+
+
+/* 32 hex digits, like $request_id. */
+
+ngx_int_t
+ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    uint64_t  v[2];
+
+    id->data = ngx_pnalloc(r->pool, 32);
+    if (id->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v[0] = ngx_http_aigw_splitmix64();
+    v[1] = ngx_http_aigw_splitmix64();
+
+    aigw_hex_encode(id->data, (u_char *) v, sizeof(v));
+    id->len = 32;
+
+    return NGX_OK;
 }
 
 

@@ -29,17 +29,6 @@ static int aigw_json_keys_equal(const aigw_json_member_t *a,
     const aigw_json_member_t *b);
 
 
-/* Bytes that end the fast part of a string scan: '"', '\\' and controls. */
-static const u_char  aigw_json_str_stop[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-};
-
-
 #define aigw_json_skip_ws(s)                                                  \
     while ((s)->p < (s)->end                                                  \
            && (*(s)->p == ' ' || *(s)->p == '\n' || *(s)->p == '\r'           \
@@ -427,9 +416,7 @@ aigw_json_string(aigw_json_scan_t *s, unsigned *escaped)
 
     for ( ;; ) {
 
-        while (p < end && !aigw_json_str_stop[*p]) {
-            p++;
-        }
+        p = aigw_json_string_run(p, end);
 
         if (p == end) {
             s->p = p;

@@ -91,6 +91,47 @@ int aigw_json_double(const u_char *v, size_t len, double *out);
 /* Whether an array value's text is "[]" (whitespace allowed inside). */
 int aigw_json_array_empty(const u_char *v, size_t len);
 
+/*
+ * The first byte at or after p that ends the plain run of a JSON string:
+ * '"', '\\' or a control character; end if there is none.  Eight bytes at
+ * a time, since string contents are most of what a body holds.
+ */
+
+static inline const u_char *
+aigw_json_string_run(const u_char *p, const u_char *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__)                              \
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t  v, q, b, t;
+
+    while (end - p >= 8) {
+        __builtin_memcpy(&v, p, 8);
+
+        q = v ^ 0x2222222222222222ULL;
+        b = v ^ 0x5c5c5c5c5c5c5c5cULL;
+
+        t = ((q - 0x0101010101010101ULL) & ~q)
+            | ((b - 0x0101010101010101ULL) & ~b)
+            | ((v - 0x2020202020202020ULL) & ~v);
+
+        t &= 0x8080808080808080ULL;
+
+        if (t) {
+            return p + (__builtin_ctzll(t) >> 3);
+        }
+
+        p += 8;
+    }
+#endif
+
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+        p++;
+    }
+
+    return p;
+}
+
+
 /* Validates that a text is exactly one JSON value; returns its type. */
 aigw_json_type_e aigw_json_validate(const u_char *p, size_t len,
     unsigned max_depth);

@@ -63,6 +63,29 @@ aigw_usage_detail(aigw_json_member_t *m, size_t n, const char *name,
 
 
 static void
+aigw_usage_capture_bytes(aigw_usage_capture_t *c, const u_char *p, size_t n)
+{
+    if (c->len + n <= sizeof(c->buf)) {
+        memcpy(c->buf + c->len, p, n);
+        c->len += n;
+
+    } else {
+        c->overflow = 1;
+    }
+}
+
+
+static void
+aigw_usage_key_copy(aigw_usage_capture_t *c, const u_char *p, size_t n)
+{
+    size_t  room;
+
+    room = sizeof(c->key) - c->key_len;
+    memcpy(c->key + c->key_len, p, n < room ? n : room);
+}
+
+
+static void
 aigw_usage_capture_byte(aigw_usage_capture_t *c, u_char ch)
 {
     if (c->len < sizeof(c->buf)) {
@@ -145,32 +168,76 @@ aigw_usage_capture_init(aigw_usage_capture_t *c)
 /*
  * Tracks strings and nesting only; the captured text is validated when it
  * is parsed.  The usage value is every byte after its ':' up to the ',' or
- * '}' that returns to the top level.
+ * '}' that returns to the top level.  String contents, most of a body, are
+ * skipped eight bytes at a time.
  */
 
 void
 aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
 {
     u_char        ch;
-    const u_char *end;
+    size_t        n;
+    const u_char *end, *q;
 
-    for (end = p + len; p < end; p++) {
-        ch = *p;
+    end = p + len;
+
+    while (p < end) {
 
         if (c->state == AIGW_CAP_DONE) {
             return;
         }
 
         if (c->in_string) {
+
+            if (c->escape) {
+                c->escape = 0;
+                ch = *p++;
+
+                if (c->capturing) {
+                    aigw_usage_capture_byte(c, ch);
+                }
+
+                if (c->state == AIGW_CAP_KEY) {
+                    c->key_len++;
+                }
+
+                continue;
+            }
+
+            q = aigw_json_string_run(p, end);
+
+            if (c->capturing) {
+                aigw_usage_capture_bytes(c, p, q - p);
+            }
+
+            if (c->state == AIGW_CAP_KEY) {
+                /* keys longer than "usage" never match */
+                n = q - p;
+
+                if (c->key_len < sizeof(c->key)) {
+                    aigw_usage_key_copy(c, p, n);
+                }
+
+                c->key_len += n;
+            }
+
+            if (q == end) {
+                return;
+            }
+
+            ch = *q;
+            p = q + 1;
+
             if (c->capturing) {
                 aigw_usage_capture_byte(c, ch);
             }
 
-            if (c->escape) {
-                c->escape = 0;
-
-            } else if (ch == '\\') {
+            if (ch == '\\') {
                 c->escape = 1;
+
+                if (c->state == AIGW_CAP_KEY) {
+                    c->key_len++;
+                }
 
             } else if (ch == '"') {
                 c->in_string = 0;
@@ -179,20 +246,15 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
                     c->state = AIGW_CAP_COLON;
                 }
 
-                continue;
-            }
-
-            if (c->state == AIGW_CAP_KEY) {
-                /* keys longer than "usage" never match */
-                if (c->key_len < sizeof(c->key)) {
-                    c->key[c->key_len] = ch;
-                }
-
+            } else if (c->state == AIGW_CAP_KEY) {
+                /* a raw control byte: invalid, but keep counting */
                 c->key_len++;
             }
 
             continue;
         }
+
+        ch = *p++;
 
         if (c->capturing) {
             if (c->depth == 1 && (ch == ',' || ch == '}')) {

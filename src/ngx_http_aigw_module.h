@@ -77,7 +77,6 @@ typedef struct {
     aigw_prices_t              *prices;
     ngx_http_aigw_store_conf_t  store;
     ngx_uint_t                  store_set;
-    ngx_int_t                   request_id_index;
     time_t                      loaded;
 } ngx_http_aigw_main_conf_t;
 
@@ -167,6 +166,7 @@ ngx_int_t ngx_http_aigw_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ngx_uint_t status, const char *type, const char *code, ngx_str_t *param,
     const char *fmt, ...);
 ngx_http_aigw_ctx_t *ngx_http_aigw_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
 /* limits and budgets */
 ngx_int_t ngx_http_aigw_limits_admit(ngx_http_request_t *r,

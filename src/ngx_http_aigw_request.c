@@ -45,9 +45,7 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_table_elt_t            *h;
     ngx_http_aigw_ctx_t        *ctx;
-    ngx_http_variable_value_t  *vv;
     ngx_http_aigw_loc_conf_t   *alcf;
-    ngx_http_aigw_main_conf_t  *amcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
 
@@ -71,12 +69,8 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
     ctx->rc = NGX_DECLINED;
     ctx->ttft = -1;
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigw_module);
-
-    vv = ngx_http_get_indexed_variable(r, amcf->request_id_index);
-    if (vv && !vv->not_found) {
-        ctx->request_id.data = vv->data;
-        ctx->request_id.len = vv->len;
+    if (ngx_http_aigw_request_id(r, &ctx->request_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->endpoint = ngx_http_aigw_endpoint(r);
