@@ -28,6 +28,12 @@ void aigw_sha256_update(aigw_sha256_ctx_t *ctx, const u_char *data,
 void aigw_sha256_final(aigw_sha256_ctx_t *ctx, u_char out[AIGW_SHA256_LEN]);
 void aigw_sha256(const u_char *data, size_t len, u_char out[AIGW_SHA256_LEN]);
 
+/*
+ * Whether blocks use the x86 SHA extensions: -1 until the first block
+ * checks the CPU; unit tests set 0 to exercise the portable rounds.
+ */
+extern int  aigw_sha256_use_ni;
+
 /* lowercase hex; writes 2 * len chars, no NUL; returns dst + 2 * len */
 u_char *aigw_hex_encode(u_char *dst, const u_char *src, size_t len);
 

@@ -85,18 +85,6 @@ aigw_usage_key_copy(aigw_usage_capture_t *c, const u_char *p, size_t n)
 }
 
 
-static void
-aigw_usage_capture_byte(aigw_usage_capture_t *c, u_char ch)
-{
-    if (c->len < sizeof(c->buf)) {
-        c->buf[c->len++] = ch;
-
-    } else {
-        c->overflow = 1;
-    }
-}
-
-
 int
 aigw_usage_parse(const u_char *p, size_t len, aigw_usage_t *u)
 {
@@ -166,10 +154,25 @@ aigw_usage_capture_init(aigw_usage_capture_t *c)
 
 
 /*
+ * Bytes outside strings that change nothing: white space and the letters
+ * of numbers and literals.
+ */
+
+static const u_char  aigw_usage_plain[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1, ['+'] = 1, ['-'] = 1,
+    ['.'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['E'] = 1,
+    ['a'] = 1, ['e'] = 1, ['f'] = 1, ['l'] = 1, ['n'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1
+};
+
+
+/*
  * Tracks strings and nesting only; the captured text is validated when it
  * is parsed.  The usage value is every byte after its ':' up to the ',' or
- * '}' that returns to the top level.  String contents, most of a body, are
- * skipped eight bytes at a time.
+ * '}' that returns to the top level: while capturing, "mark" is where the
+ * bytes not yet copied start, and they are copied in one piece.  String
+ * contents, most of a body, are skipped eight bytes at a time.
  */
 
 void
@@ -177,25 +180,18 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
 {
     u_char        ch;
     size_t        n;
-    const u_char *end, *q;
+    const u_char *end, *q, *mark;
 
     end = p + len;
+    mark = p;
 
     while (p < end) {
-
-        if (c->state == AIGW_CAP_DONE) {
-            return;
-        }
 
         if (c->in_string) {
 
             if (c->escape) {
                 c->escape = 0;
-                ch = *p++;
-
-                if (c->capturing) {
-                    aigw_usage_capture_byte(c, ch);
-                }
+                p++;
 
                 if (c->state == AIGW_CAP_KEY) {
                     c->key_len++;
@@ -205,10 +201,6 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
             }
 
             q = aigw_json_string_run(p, end);
-
-            if (c->capturing) {
-                aigw_usage_capture_bytes(c, p, q - p);
-            }
 
             if (c->state == AIGW_CAP_KEY) {
                 /* keys longer than "usage" never match */
@@ -222,15 +214,11 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
             }
 
             if (q == end) {
-                return;
+                break;
             }
 
             ch = *q;
             p = q + 1;
-
-            if (c->capturing) {
-                aigw_usage_capture_byte(c, ch);
-            }
 
             if (ch == '\\') {
                 c->escape = 1;
@@ -254,17 +242,21 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
             continue;
         }
 
-        ch = *p++;
-
-        if (c->capturing) {
-            if (c->depth == 1 && (ch == ',' || ch == '}')) {
-                c->capturing = 0;
-                c->captured = 1;
-
-            } else {
-                aigw_usage_capture_byte(c, ch);
-            }
+        if (c->state == AIGW_CAP_VALUE && aigw_usage_plain[*p]
+            && *p > ' ')
+        {
+            c->state = AIGW_CAP_IN_VALUE;
         }
+
+        while (p < end && aigw_usage_plain[*p]) {
+            p++;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        ch = *p++;
 
         switch (ch) {
 
@@ -299,8 +291,14 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
         case '}':
         case ']':
             if (c->depth <= 1) {
+                if (c->capturing) {
+                    aigw_usage_capture_bytes(c, mark, p - 1 - mark);
+                    c->capturing = 0;
+                    c->captured = 1;
+                }
+
                 c->state = AIGW_CAP_DONE;
-                break;
+                return;
             }
 
             c->depth--;
@@ -315,6 +313,7 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
                 {
                     c->capturing = 1;
                     c->len = 0;
+                    mark = p;
                 }
             }
 
@@ -322,12 +321,15 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
 
         case ',':
             if (c->depth == 1) {
+                if (c->capturing) {
+                    aigw_usage_capture_bytes(c, mark, p - 1 - mark);
+                    c->capturing = 0;
+                    c->captured = 1;
+                }
+
                 c->state = AIGW_CAP_KEY;
             }
 
-            break;
-
-        case ' ': case '\t': case '\r': case '\n':
             break;
 
         default:
@@ -337,6 +339,10 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
 
             break;
         }
+    }
+
+    if (c->capturing) {
+        aigw_usage_capture_bytes(c, mark, end - mark);
     }
 }
 
