@@ -72,6 +72,8 @@ struct ngx_http_aigw_redis_s {
     ngx_event_t                 connect_timer;
     ngx_event_t                 watchdog;
     ngx_queue_t                 waiting;      /* admissions with a request */
+    ngx_queue_t                 parked;       /* settlements for later */
+    ngx_uint_t                  nparked;
     ngx_uint_t                  outstanding;  /* commands sent, unanswered */
     ngx_uint_t                  received;     /* replies, for the watchdog */
     ngx_uint_t                  watch_received;
@@ -166,6 +168,8 @@ static ngx_int_t ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd,
     ngx_uint_t n, const char **keys, const size_t *keylens,
     ngx_http_aigw_subject_t *subjects, int64_t minute, int64_t tokens_delta,
     int64_t cost_delta, const char *rid, size_t rid_len, int64_t *periods);
+static void ngx_http_aigw_redis_forget(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd);
 static void ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
@@ -479,6 +483,7 @@ ngx_http_aigw_redis_init_process(ngx_cycle_t *cycle,
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_AIGW_REDIS_BACKOFF_MIN;
     ngx_queue_init(&rd->waiting);
+    ngx_queue_init(&rd->parked);
 
     rd->reconnect.handler = ngx_http_aigw_redis_reconnect_handler;
     rd->reconnect.data = rd;
@@ -553,6 +558,14 @@ ngx_http_aigw_redis_exit_process(ngx_cycle_t *cycle,
     if (rd->ac) {
         redisAsyncFree(rd->ac);
     }
+
+    while (!ngx_queue_empty(&rd->parked)) {
+        q = ngx_queue_head(&rd->parked);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_http_aigw_redis_cmd_t, queue));
+    }
+
+    rd->nparked = 0;
 }
 
 
@@ -918,6 +931,9 @@ ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac, void *r,
 static void
 ngx_http_aigw_redis_set_ready(ngx_http_aigw_redis_t *rd)
 {
+    ngx_queue_t                *q;
+    ngx_http_aigw_redis_cmd_t  *cmd;
+
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
     }
@@ -940,6 +956,20 @@ ngx_http_aigw_redis_set_ready(ngx_http_aigw_redis_t *rd)
     }
 
     ngx_add_timer(&rd->watchdog, rd->connect_timeout);
+
+    /* the settlements that waited for the link */
+
+    while (!ngx_queue_empty(&rd->parked)) {
+        q = ngx_queue_head(&rd->parked);
+        ngx_queue_remove(q);
+        rd->nparked--;
+
+        cmd = ngx_queue_data(q, ngx_http_aigw_redis_cmd_t, queue);
+
+        if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
+            ngx_free(cmd);
+        }
+    }
 }
 
 
@@ -1485,16 +1515,12 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
         return;                   /* nothing was reserved in Redis */
     }
 
-    if (!rd->ready || rd->ac == NULL) {
-        if (!rd->settle_logged) {
-            rd->settle_logged = 1;
+    if (!rd->ready && !rd->settle_logged) {
+        rd->settle_logged = 1;
 
-            ngx_log_error(NGX_LOG_INFO, rd->log, 0,
-                          "aigw: redis %V is down: settlements are dropped "
-                          "until it is back", &rd->server);
-        }
-
-        return;
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "aigw: redis %V is down: settlements wait until it "
+                      "is back", &rd->server);
     }
 
     /* settlements free slots: they may use twice the admissions' queue */
@@ -1585,12 +1611,68 @@ ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd, ngx_uint_t n,
         ngx_http_aigw_redis_arg_num(cmd, periods[i]);
     }
 
-    if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
+    if (rd->ready && rd->ac) {
+        if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
+            ngx_free(cmd);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* kept until the link is ready again (set_ready sends them) */
+
+    if (rd->exiting || !rd->started || rd->nparked >= rd->queue) {
+        if (!rd->exiting && rd->started && !rd->overflow_logged) {
+            rd->overflow_logged = 1;
+
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "aigw: redis %V: %ui settlements wait, "
+                          "a settlement is dropped",
+                          &rd->server, rd->nparked);
+        }
+
         ngx_free(cmd);
         return NGX_ERROR;
     }
 
+    ngx_queue_insert_tail(&rd->parked, &cmd->queue);
+    rd->nparked++;
+
     return NGX_OK;
+}
+
+
+/*
+ * The link died with cmd unanswered: whether Redis ran it is unknown.  Its
+ * concurrency slots are given back once connected again (a settlement that
+ * changes no count: a count given back twice would be worse than one kept),
+ * or they would block the subjects' concurrency for the slots' lifetime.
+ */
+
+static void
+ngx_http_aigw_redis_forget(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_cmd_t *cmd)
+{
+    int64_t     periods[NGX_HTTP_AIGW_SUBJECTS];
+    ngx_uint_t  n, rid;
+
+    n = cmd->nsubjects;
+
+    if (rd->exiting || n == 0 || n > NGX_HTTP_AIGW_SUBJECTS) {
+        return;
+    }
+
+    ngx_memzero(periods, sizeof(periods));
+
+    /* argv of both scripts: EVALSHA sha numkeys keys[2n] x x x request_id */
+
+    rid = 3 + 2 * n + 3;
+
+    (void) ngx_http_aigw_redis_send_settle(rd, n, &cmd->argv[3],
+                                           &cmd->argvlen[3], NULL, 0, 0, 0,
+                                           cmd->argv[rid], cmd->argvlen[rid],
+                                           periods);
 }
 
 
@@ -1680,6 +1762,10 @@ ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
                                        reply);
         ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
                       &rd->server, rd->reason_buf);
+    }
+
+    if (reply == NULL) {
+        ngx_http_aigw_redis_forget(rd, cmd);
     }
 
     ngx_free(cmd);
