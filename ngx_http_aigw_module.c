@@ -154,6 +154,13 @@ static ngx_command_t  ngx_http_aigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("aigw_passthrough"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_passthrough,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("aigw_body_set"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_aigw_body_rule,
@@ -446,6 +453,7 @@ ngx_http_aigw_create_loc_conf(ngx_conf_t *cf)
     alcf->limit_tpm = NGX_CONF_UNSET;
     alcf->limit_concurrency = NGX_CONF_UNSET;
     alcf->default_max_tokens = NGX_CONF_UNSET;
+    alcf->passthrough = NGX_CONF_UNSET_PTR;
 
     return alcf;
 }
@@ -480,6 +488,8 @@ ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->rules == NULL) {
         conf->rules = prev->rules;
     }
+
+    ngx_conf_merge_ptr_value(conf->passthrough, prev->passthrough, NULL);
 
     if (conf->enable && (conf->routes == NULL || conf->routes->nelts == 0)) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
@@ -1007,6 +1017,7 @@ ngx_http_aigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         case NGX_HTTP_AIGW_COMPLETIONS: ngx_str_set(&s, "completions"); break;
         case NGX_HTTP_AIGW_EMBEDDINGS: ngx_str_set(&s, "embeddings"); break;
         case NGX_HTTP_AIGW_MODELS: ngx_str_set(&s, "models"); break;
+        case NGX_HTTP_AIGW_PASSTHROUGH: ngx_str_set(&s, "passthrough"); break;
         }
         break;
 

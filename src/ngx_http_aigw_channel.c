@@ -24,7 +24,7 @@ static ngx_int_t ngx_http_aigw_channel_endpoint(ngx_conf_t *cf,
 static ngx_int_t ngx_http_aigw_safe_token(ngx_str_t *s);
 
 
-static ngx_http_aigw_channel_t *
+ngx_http_aigw_channel_t *
 ngx_http_aigw_find_channel(ngx_http_aigw_main_conf_t *amcf, ngx_str_t *name)
 {
     ngx_uint_t                 i;
@@ -696,4 +696,53 @@ ngx_http_aigw_next_key(ngx_http_aigw_channel_t *ch)
     keys = ch->keys->elts;
 
     return &keys[ch->next_key++ % ch->keys->nelts];
+}
+
+
+/* aigw_passthrough <channel> | off; */
+
+char *
+ngx_http_aigw_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_aigw_loc_conf_t  *alcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_aigw_main_conf_t  *amcf;
+
+    if (alcf->passthrough != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        alcf->passthrough = NULL;
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return "is not allowed in a regex location: the path sent "
+               "upstream is the part of the URI after a location prefix";
+    }
+#endif
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_aigw_module);
+
+    alcf->passthrough = ngx_http_aigw_find_channel(amcf, &value[1]);
+
+    if (alcf->passthrough == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown channel \"%V\" (define it with "
+                           "\"aigw_channel %V { ... }\" before use)",
+                           &value[1], &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    (void) cmd;
+
+    return NGX_CONF_OK;
 }

@@ -138,7 +138,9 @@ ngx_http_aigw_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ctx->endpoint != NGX_HTTP_AIGW_MODELS) {
+    if (ctx->endpoint != NGX_HTTP_AIGW_MODELS
+        && ctx->endpoint != NGX_HTTP_AIGW_PASSTHROUGH)
+    {
         ctx->capture = ngx_palloc(r->pool, sizeof(aigw_usage_capture_t));
         if (ctx->capture == NULL) {
             return NGX_ERROR;

@@ -27,6 +27,7 @@
 #define NGX_HTTP_AIGW_COMPLETIONS   0x02
 #define NGX_HTTP_AIGW_EMBEDDINGS    0x04
 #define NGX_HTTP_AIGW_MODELS        0x08
+#define NGX_HTTP_AIGW_PASSTHROUGH   0x10
 
 #define NGX_HTTP_AIGW_MAX_MEMBERS   128
 #define NGX_HTTP_AIGW_MAX_DEPTH     64
@@ -93,6 +94,7 @@ typedef struct {
     ngx_int_t                   default_max_tokens;
     ngx_array_t                *routes;       /* ngx_http_aigw_route_t */
     ngx_array_t                *rules;        /* aigw_body_rule_t */
+    ngx_http_aigw_channel_t    *passthrough;
 } ngx_http_aigw_loc_conf_t;
 
 
@@ -154,6 +156,10 @@ ngx_int_t ngx_http_aigw_init_filters(ngx_conf_t *cf);
 char *ngx_http_aigw_channel_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_aigw_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_aigw_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_aigw_channel_t *ngx_http_aigw_find_channel(
+    ngx_http_aigw_main_conf_t *amcf, ngx_str_t *name);
 ngx_int_t ngx_http_aigw_channels_init(ngx_conf_t *cf,
     ngx_http_aigw_main_conf_t *amcf);
 ngx_http_aigw_route_t *ngx_http_aigw_find_route(ngx_array_t *routes,

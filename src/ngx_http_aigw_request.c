@@ -26,7 +26,9 @@ static ngx_int_t ngx_http_aigw_check_fields(ngx_http_request_t *r,
 static ngx_int_t ngx_http_aigw_set_body(ngx_http_request_t *r, u_char *body,
     size_t len);
 static ngx_int_t ngx_http_aigw_upstream(ngx_http_request_t *r,
-    ngx_http_aigw_ctx_t *ctx);
+    ngx_http_aigw_ctx_t *ctx, ngx_str_t *path);
+static ngx_int_t ngx_http_aigw_passthrough_request(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_loc_conf_t *alcf);
 static ngx_int_t ngx_http_aigw_models_handler(ngx_http_request_t *r);
 
 
@@ -74,6 +76,10 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
     }
 
     ctx->endpoint = ngx_http_aigw_endpoint(r);
+
+    if (ctx->endpoint == 0 && alcf->passthrough) {
+        return ngx_http_aigw_passthrough_request(r, ctx, alcf);
+    }
 
     if (ctx->endpoint == 0 || !(ctx->endpoint & alcf->endpoints)) {
         ctx->endpoint = 0;
@@ -674,7 +680,7 @@ ngx_http_aigw_finish(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    return ngx_http_aigw_upstream(r, ctx);
+    return ngx_http_aigw_upstream(r, ctx, NULL);
 }
 
 
@@ -901,7 +907,8 @@ ngx_http_aigw_set_body(ngx_http_request_t *r, u_char *body, size_t len)
 /* Upstream URL, Host, and the channel's credential and extra headers. */
 
 static ngx_int_t
-ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
+ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_str_t *uri)
 {
     u_char                   *p;
     ngx_str_t                 path, *key;
@@ -918,8 +925,11 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     case NGX_HTTP_AIGW_COMPLETIONS:
         ngx_str_set(&path, "/completions");
         break;
-    default:
+    case NGX_HTTP_AIGW_EMBEDDINGS:
         ngx_str_set(&path, "/embeddings");
+        break;
+    default:
+        path = *uri;
         break;
     }
 
@@ -969,6 +979,104 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Another call under the location (files, batches, moderations, audio...)
+ * goes to the pass-through channel as it is: the body is not read here,
+ * the URI after the location's prefix is appended to the channel's base
+ * path, escaped again, with the arguments.  Only keys that may use every
+ * model may pass through: a call such as a batch names models we do not
+ * see.
+ */
+
+static ngx_int_t
+ngx_http_aigw_passthrough_request(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_loc_conf_t *alcf)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_str_t                  rest, path;
+    ngx_uint_t                 escape;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ctx->endpoint = NGX_HTTP_AIGW_PASSTHROUGH;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->name.len == 0 || r->uri.len < clcf->name.len
+        || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
+    {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_NOT_FOUND,
+                                   "invalid_request_error", "unknown_url",
+                                   NULL, "Unknown request URL: %V %V.",
+                                   &r->method_name, &r->uri);
+    }
+
+    /* keep the '/' that ends a prefix such as "/v1/" */
+
+    rest.data = r->uri.data + clcf->name.len;
+    rest.len = r->uri.len - clcf->name.len;
+
+    if (clcf->name.data[clcf->name.len - 1] == '/') {
+        rest.data--;
+        rest.len++;
+    }
+
+    rc = ngx_http_aigw_auth(r, ctx, alcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->key && !ctx->key->all_models) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_FORBIDDEN,
+                                   "permission_error",
+                                   "passthrough_not_allowed", NULL,
+                                   "This API key may only use the model "
+                                   "endpoints; %V is passed through for "
+                                   "keys that may use every model.",
+                                   &r->uri);
+    }
+
+    ctx->channel = alcf->passthrough;
+
+    if (ctx->channel->disabled) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "api_error", "no_channel_available",
+                                   NULL, "The pass-through channel is not "
+                                   "available.");
+    }
+
+    escape = 2 * ngx_escape_uri(NULL, rest.data, rest.len, NGX_ESCAPE_URI);
+    len = rest.len + escape + (r->args.len ? 1 + r->args.len : 0);
+
+    path.data = ngx_pnalloc(r->pool, len);
+    if (path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (escape) {
+        p = (u_char *) ngx_escape_uri(path.data, rest.data, rest.len,
+                                      NGX_ESCAPE_URI);
+
+    } else {
+        p = ngx_cpymem(path.data, rest.data, rest.len);
+    }
+
+    if (r->args.len) {
+        *p++ = '?';
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+    }
+
+    path.len = p - path.data;
+
+    if (ngx_http_aigw_upstream(r, ctx, &path) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
 }
 
 
