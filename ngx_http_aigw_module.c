@@ -885,10 +885,73 @@ ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
+/*
+ * An internal redirect (error_page, try_files, named locations) clears the
+ * request's module contexts.  The context is found again through a pool
+ * cleanup that marks it, as the realip module does, so that a request is
+ * never authenticated, rewritten or charged twice and keeps its id.
+ */
+
+static void
+ngx_http_aigw_ctx_cleanup(void *data)
+{
+    /* only a marker */
+}
+
+
+ngx_http_aigw_ctx_t *
+ngx_http_aigw_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_aigw_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_aigw_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_aigw_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_aigw_module);
+
+    ctx->rc = NGX_DECLINED;
+    ctx->ttft = -1;
+
+    if (ngx_http_aigw_request_id(r, &ctx->request_id) != NGX_OK) {
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
 ngx_http_aigw_ctx_t *
 ngx_http_aigw_get_ctx(ngx_http_request_t *r)
 {
-    return ngx_http_get_module_ctx(r, ngx_http_aigw_module);
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_aigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_aigw_module);
+
+    if (ctx || !r->internal || r != r->main) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_aigw_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_aigw_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
 }
 
 

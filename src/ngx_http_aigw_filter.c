@@ -65,15 +65,10 @@ ngx_http_aigw_header_filter(ngx_http_request_t *r)
         alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
 
         if (alcf->enable) {
-            ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_aigw_ctx_t));
+            ctx = ngx_http_aigw_create_ctx(r);
             if (ctx == NULL) {
                 return NGX_ERROR;
             }
-
-            ngx_http_set_ctx(r, ctx, ngx_http_aigw_module);
-
-            ctx->rc = NGX_DECLINED;
-            ctx->ttft = -1;
 
             return ngx_http_aigw_error_header(r, ctx);
         }

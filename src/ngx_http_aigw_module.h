@@ -172,6 +172,7 @@ ngx_int_t ngx_http_aigw_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ngx_uint_t status, const char *type, const char *code, ngx_str_t *param,
     const char *fmt, ...);
 ngx_http_aigw_ctx_t *ngx_http_aigw_get_ctx(ngx_http_request_t *r);
+ngx_http_aigw_ctx_t *ngx_http_aigw_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
 /* limits and budgets */

@@ -61,17 +61,8 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
         return ctx->waiting ? NGX_DONE : ctx->rc;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_aigw_ctx_t));
+    ctx = ngx_http_aigw_create_ctx(r);
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_aigw_module);
-
-    ctx->rc = NGX_DECLINED;
-    ctx->ttft = -1;
-
-    if (ngx_http_aigw_request_id(r, &ctx->request_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
