@@ -1,16 +1,24 @@
 #!/bin/bash
-# make bench: wrk against a plain nginx proxy_pass and against aigw (key
-# auth, model mapping, body rewrite, usage extraction), both in front of the
-# same mock upstream, in one run.  See bench/*.conf for the setup.
+# make bench: wrk against four front ends of the same mock upstream, in
+# one run, the runs alternating:
+#   plain                a plain nginx proxy_pass;
+#   aigw                 aigw (key auth, model mapping, body rewrite, usage
+#                        extraction) with a key without limits;
+#   aigw+limits (shm)    the same with a key that has limits and a budget
+#                        (never reached), admitted and settled in the
+#                        embedded store, with a prices file;
+#   aigw+limits (redis)  the same key on the Redis store: a second gateway
+#                        nginx and a redis-server of the script's own.
+# See bench/*.conf for the setup.
 #
 # Environment:
-#   BENCH_DURATION     seconds per run (8)
-#   BENCH_ROUNDS       plain/aigw pairs of runs (3)
+#   BENCH_DURATION     seconds per run (6)
+#   BENCH_ROUNDS       rounds of one run of each front end (3)
 #   BENCH_CONNECTIONS  wrk connections (32)
 #   BENCH_THREADS      wrk threads (1)
-#   BENCH_PIN          1: gateway on CPU 0, mock and wrk on CPU 1 (1)
+#   BENCH_PIN          1: gateways on CPU 0, mock, redis and wrk on CPU 1 (1)
 #   BENCH_MOCK_WORKERS worker processes of the mock (1)
-#   BENCH_PORT         first port tried for the three listeners (18400)
+#   BENCH_PORT         first port tried for the five listeners (18400)
 #   BENCH_KEEP         1: keep the temporary prefix (logs, wrk outputs)
 #
 # It exits non-zero when a check or a run fails; the ratio is reported,
@@ -21,10 +29,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 nginx=/usr/sbin/nginx
 module=$root/build/ngx_http_aigw_module.so
 body=$root/bench/request.json
-key=sk-bench-gateway
+key=sk-bench-gateway                # "bench": no limits
+limits_key=sk-bench-limits          # "bench-limits": limits and a budget
+limits_name=bench-limits
 path=/v1/chat/completions
 
-duration=${BENCH_DURATION:-8}
+duration=${BENCH_DURATION:-6}
 rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-1}
@@ -39,10 +49,16 @@ die() {
 
 [ -f "$module" ] || die "$module is missing: run \"make build\""
 command -v wrk > /dev/null || die "wrk is missing: run \"make deps\""
+command -v redis-server > /dev/null && command -v redis-cli > /dev/null \
+    || die "redis-server or redis-cli is missing: run \"make deps\""
 
-# The gateway alone on CPU 0, the mock and wrk on CPU 1: then the gateway's
-# worker is the bottleneck and the ratio is the gateway's.  Unpinned, the
-# three share both CPUs and the mock's and wrk's costs dilute the ratio.
+# The gateway alone on CPU 0, the mock, redis and wrk on CPU 1: then the
+# gateway's worker is the bottleneck and the ratio is the gateway's.
+# Unpinned, they share both CPUs and the others' costs dilute the ratio.
+# Both gateways are on CPU 0, but only one of them is loaded at a time.
+# In the redis runs redis-server shares CPU 1: its CPU time per request
+# (printed) adds to the mock's and wrk's, and with 2 CPUs CPU 1 rather than
+# the gateway can become the bottleneck (the gateway's CPU shows it).
 gw_cpu="" rest_cpu=""
 if [ "$pin" = 1 ]; then
     [ "$(nproc)" -ge 2 ] || die "BENCH_PIN=1 needs 2 CPUs"
@@ -52,11 +68,13 @@ fi
 prefix=$(mktemp -d "${TMPDIR:-/tmp}/aigw-bench.XXXXXX")
 # the workers run as nginx's default user when started by root
 chmod 755 "$prefix"
-mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp" "$prefix/out"
+mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp" "$prefix/out" \
+         "$prefix/redis"
 
 stop_all() {
     local rc=$? pidf pid n
 
+    # the gateways (gateway-redis.pid, gateway.pid), the mock, then redis
     for pidf in "$prefix"/logs/*.pid; do
         [ -f "$pidf" ] || continue
         pid=$(cat "$pidf")
@@ -77,29 +95,34 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-# three free ports from $BENCH_PORT on
+# five free ports from $BENCH_PORT on
 port_used() {
     (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null
 }
 
 ports=()
 p=${BENCH_PORT:-18400}
-while [ ${#ports[@]} -lt 3 ]; do
+while [ ${#ports[@]} -lt 5 ]; do
     [ "$p" -lt 65536 ] || die "no free port"
     port_used "$p" || ports+=("$p")
     p=$((p + 1))
 done
 mock_port=${ports[0]} plain_port=${ports[1]} aigw_port=${ports[2]}
+redis_gw_port=${ports[3]} redis_port=${ports[4]}
 
 sed -e "s|@MOCK_PORT@|$mock_port|g" -e "s|@MOCK_WORKERS@|$mock_workers|g" \
     "$root/bench/mock.conf" > "$prefix/conf/mock.conf"
 
-sed -e "s|@MODULE@|$module|g" -e "s|@ROOT@|$root|g" \
-    -e "s|@PREFIX@|$prefix|g" -e "s|@MOCK_PORT@|$mock_port|g" \
-    -e "s|@PLAIN_PORT@|$plain_port|g" -e "s|@AIGW_PORT@|$aigw_port|g" \
-    "$root/bench/gateway.conf" > "$prefix/conf/gateway.conf"
+for f in gateway gateway-redis gateway-http; do
+    sed -e "s|@MODULE@|$module|g" -e "s|@ROOT@|$root|g" \
+        -e "s|@PREFIX@|$prefix|g" -e "s|@MOCK_PORT@|$mock_port|g" \
+        -e "s|@PLAIN_PORT@|$plain_port|g" -e "s|@AIGW_PORT@|$aigw_port|g" \
+        -e "s|@REDIS_GW_PORT@|$redis_gw_port|g" \
+        -e "s|@REDIS_PORT@|$redis_port|g" \
+        "$root/bench/$f.conf" > "$prefix/conf/$f.conf"
+done
 
-cp "$root/bench/keys.json" "$prefix/conf/keys.json"
+cp "$root/bench/keys.json" "$root/bench/prices.json" "$prefix/conf/"
 
 # -e: not even the startup error log goes to /var/log
 start_nginx() {     # name, taskset prefix
@@ -114,17 +137,40 @@ start_nginx() {     # name, taskset prefix
     fi
 }
 
-start_nginx mock $rest_cpu
-start_nginx gateway $gw_cpu
+redis() {
+    redis-cli -p "$redis_port" "$@"
+}
 
-# the gateway's worker, for its CPU time
-gw_worker=""
+# redis first: the redis gateway connects at startup (and would retry)
+$rest_cpu redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+    --appendonly no --daemonize no --dir "$prefix/redis" \
+    --loglevel warning > "$prefix/logs/redis.log" 2>&1 &
+echo $! > "$prefix/logs/redis.pid"
 for n in $(seq 50); do
-    gw_worker=$(pgrep -P "$(cat "$prefix/logs/gateway.pid")" || true)
-    [ -n "$gw_worker" ] && break
+    redis ping > /dev/null 2>&1 && break
+    [ "$n" -lt 50 ] || { cat "$prefix/logs/redis.log" >&2;
+                         die "redis-server did not start"; }
     sleep 0.1
 done
-[ -n "$gw_worker" ] || die "no gateway worker process"
+redis_pid=$(cat "$prefix/logs/redis.pid")
+
+start_nginx mock $rest_cpu
+start_nginx gateway $gw_cpu
+start_nginx gateway-redis $gw_cpu
+
+worker_of() {       # nginx name: its worker's pid, for its CPU time
+    local w="" n
+    for n in $(seq 50); do
+        w=$(pgrep -P "$(cat "$prefix/logs/$1.pid")" || true)
+        [ -n "$w" ] && break
+        sleep 0.1
+    done
+    [ -n "$w" ] || die "no $1 worker process"
+    echo "$w"
+}
+
+gw_worker=$(worker_of gateway)
+gwr_worker=$(worker_of gateway-redis)
 
 # --- checks: one request of each kind, before the runs ---------------------
 
@@ -175,36 +221,120 @@ check "aigw, echo: model renamed" has body '"model":"gpt-4o-mini"'
 check "aigw, echo: upstream key" has body 'Bearer sk-bench-upstream$'
 check "aigw, echo: no gateway key" lacks body "$key"
 
+check "aigw: no x-ratelimit headers for a key without limits" \
+    lacks headers '^x-ratelimit-'
+
+# the key with limits, embedded store
+code=$(post "$aigw_port" "$limits_key")
+check "aigw+limits (shm): 200 (got $code)" [ "$code" = 200 ]
+check "aigw+limits (shm): the mock's answer" has body '"total_tokens": 245'
+check "aigw+limits (shm): x-ratelimit-* headers" \
+    has headers '^x-ratelimit-remaining-requests: [0-9]+'
+check "aigw+limits (shm): x-ratelimit-remaining-tokens" \
+    has headers '^x-ratelimit-remaining-tokens: [0-9]+'
+
+# the key with limits, Redis store: the requests are counted in Redis
+# (<prefix>s:<subject id>, "k:<key name>"; m: minute of the rc count)
+rkey="aigw:s:k:$limits_name"
+
+redis_counts() {    # "minute requests spend" of the key's hash
+    redis HMGET "$rkey" m rc sp | awk '{ printf "%s ", ($0 == "" ? "-" : $0) }'
+}
+
+# one request to create the hash; then one whose counts must go up by one
+# request and some spend (tried again when a new minute resets rc)
+code=$(post "$redis_gw_port" "$limits_key")
+check "aigw+limits (redis): 200 (got $code)" [ "$code" = 200 ]
+counted=0
+for n in 1 2 3; do
+    read -r m0 rc0 sp0 <<< "$(redis_counts)"
+    code=$(post "$redis_gw_port" "$limits_key")
+    check "aigw+limits (redis): 200 (got $code)" [ "$code" = 200 ]
+    # the settlement is sent once the answer is out
+    for i in $(seq 40); do
+        read -r m1 rc1 sp1 <<< "$(redis_counts)"
+        [ "$sp1" != "$sp0" ] && break
+        sleep 0.05
+    done
+    if [ "$m1" = "$m0" ] && [[ "$rc0$rc1$sp0$sp1" =~ ^[0-9]+$ ]] \
+       && [ "$rc1" = $((rc0 + 1)) ] && [ "$sp1" -gt "$sp0" ]
+    then
+        counted=1
+        break
+    fi
+done
+check "aigw+limits (redis): the request is counted in Redis ($rkey: m $m0 -> $m1, rc $rc0 -> $rc1, sp $sp0 -> $sp1)" \
+    [ "$counted" = 1 ]
+check "aigw+limits (redis): the mock's answer" has body '"total_tokens": 245'
+check "aigw+limits (redis): x-ratelimit-remaining-requests" \
+    has headers '^x-ratelimit-remaining-requests: [0-9]+'
+check "aigw+limits (redis): x-ratelimit-remaining-tokens" \
+    has headers '^x-ratelimit-remaining-tokens: [0-9]+'
+slots=$(redis ZCARD "aigw:c:k:$limits_name")
+check "aigw+limits (redis): the concurrency slot is released (got $slots)" \
+    [ "$slots" = 0 ]
+
 echo "checks passed: aigw answers 200 with an X-Request-Id and 401 to a"
-echo "wrong key; the mock gets model gpt-4o-mini and the upstream key"
+echo "wrong key; the mock gets model gpt-4o-mini and the upstream key; the"
+echo "key with limits gets x-ratelimit-* headers, and its requests are"
+echo "counted and charged in Redis ($rkey)"
 
 # --- runs -------------------------------------------------------------------
+
+redis CONFIG RESETSTAT > /dev/null
 
 cpu_ticks() {       # utime + stime of a process, in clock ticks
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-# run name, port, seconds, output file; fails on errors or non-2xx answers
-run_wrk() {
-    local name=$1 port=$2 secs=$3 out=$4 t0 t1 c0 c1
+fes="plain aigw shm redis"
 
-    c0=$(cpu_ticks "$gw_worker")
+label() {
+    case $1 in
+    shm) echo "aigw+limits (shm)" ;;
+    redis) echo "aigw+limits (redis)" ;;
+    *) echo "$1" ;;
+    esac
+}
+
+# front end -> port, gateway key, gateway worker
+setup_fe() {
+    case $1 in
+    plain) port=$plain_port fe_key=$key worker=$gw_worker ;;
+    aigw) port=$aigw_port fe_key=$key worker=$gw_worker ;;
+    shm) port=$aigw_port fe_key=$limits_key worker=$gw_worker ;;
+    redis) port=$redis_gw_port fe_key=$limits_key worker=$gwr_worker ;;
+    esac
+}
+
+# front end, seconds, output file, results file; fails on errors or
+# non-2xx answers
+run_wrk() {
+    local fe=$1 secs=$2 out=$3 results=$4 t0 t1 c0 c1 r0 r1
+    local port fe_key worker
+
+    setup_fe "$fe"
+    c0=$(cpu_ticks "$worker")
+    r0=$(cpu_ticks "$redis_pid")
     t0=$(date +%s%N)
     $rest_cpu wrk -t "$threads" -c "$conns" -d "${secs}s" --latency \
         -s "$root/bench/post.lua" "http://127.0.0.1:$port$path" \
-        -- "$body" "$key" > "$out" 2>&1 \
-        || { cat "$out" >&2; die "wrk failed ($name)"; }
+        -- "$body" "$fe_key" > "$out" 2>&1 \
+        || { cat "$out" >&2; die "wrk failed ($(label "$fe"))"; }
     t1=$(date +%s%N)
-    c1=$(cpu_ticks "$gw_worker")
+    c1=$(cpu_ticks "$worker")
+    r1=$(cpu_ticks "$redis_pid")
 
     if grep -Eq 'Non-2xx|Socket errors' "$out"; then
         cat "$out" >&2
-        die "$name: not every request was answered 200"
+        die "$(label "$fe"): not every request was answered 200"
     fi
     grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "no result"; }
 
-    # gateway CPU: percent of the run, and microseconds per request
-    awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    # req/s, p50, p99, then CPU of the gateway worker and of redis-server:
+    # percent of the run, and microseconds per request
+    awk -v c=$((c1 - c0)) -v r=$((r1 - r0)) -v t=$((t1 - t0)) \
+        -v hz="$(getconf CLK_TCK)" '
         function ms(v) {
             if (v ~ /us$/) return v / 1000
             if (v ~ /ms$/) return v + 0
@@ -217,24 +347,29 @@ run_wrk() {
         $1 == "99%" { p99 = ms($2) }
         END {
             cpu = c / hz
-            printf "%.2f %.3f %.3f %.0f %.1f\n", rps, p50, p99,
-                   100 * cpu / (t / 1e9), 1e6 * cpu / n
-        }' "$out" >> "$prefix/out/$name.results"
+            rcpu = r / hz
+            printf "%.2f %.3f %.3f %.0f %.1f %.0f %.1f %d\n", rps, p50, p99,
+                   100 * cpu / (t / 1e9), 1e6 * cpu / n,
+                   100 * rcpu / (t / 1e9), 1e6 * rcpu / n, n
+        }' "$out" >> "$results"
 }
 
 echo "warm-up: ${warmup}s each; then $rounds rounds of ${duration}s," \
-     "plain and aigw alternating"
+     "the four front ends in turn"
 echo "wrk: $threads thread(s), $conns connections; pinning:" \
-     "$([ "$pin" = 1 ] && echo "gateway CPU 0, mock + wrk CPU 1" || echo off)"
+     "$([ "$pin" = 1 ] && echo "gateways CPU 0, mock + redis + wrk CPU 1" \
+                       || echo off)"
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-run_wrk warmup "$plain_port" "$warmup" "$prefix/out/warmup-plain.txt"
-run_wrk warmup "$aigw_port" "$warmup" "$prefix/out/warmup-aigw.txt"
+for fe in $fes; do
+    run_wrk "$fe" "$warmup" "$prefix/out/warmup-$fe.txt" \
+        "$prefix/out/warmup-$fe.results"
+done
 
 for i in $(seq "$rounds"); do
-    for fe in plain aigw; do
-        port=$plain_port
-        [ "$fe" = aigw ] && port=$aigw_port
-        run_wrk "$fe" "$port" "$duration" "$prefix/out/$fe-$i.txt"
+    for fe in $fes; do
+        run_wrk "$fe" "$duration" "$prefix/out/$fe-$i.txt" \
+            "$prefix/out/$fe.results"
     done
 done
 
@@ -250,11 +385,12 @@ median() {          # column of a results file
 }
 
 echo
-printf "%-6s %10s %8s %8s %7s %9s   %s\n" "" "req/s" "p50 ms" "p99 ms" \
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "%-19s %10s %8s %8s %7s %9s   %s\n" "" "req/s" "p50 ms" "p99 ms" \
        "gw CPU" "gw us/req" "req/s of each round"
-for fe in plain aigw; do
+for fe in $fes; do
     f=$prefix/out/$fe.results
-    printf "%-6s %10.0f %8.3f %8.3f %6.0f%% %9.1f   %s\n" "$fe" \
+    printf "%-19s %10.0f %8.3f %8.3f %6.0f%% %9.1f   %s\n" "$(label "$fe")" \
         "$(median "$f" 1)" "$(median "$f" 2)" "$(median "$f" 3)" \
         "$(median "$f" 4)" "$(median "$f" 5)" \
         "$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' "$f")"
@@ -262,23 +398,58 @@ done
 echo "(medians of $rounds runs; gw CPU: the gateway worker's CPU time" \
      "during a run)"
 
-plain_rps=$(median "$prefix/out/plain.results" 1)
-aigw_rps=$(median "$prefix/out/aigw.results" 1)
-plain_us=$(median "$prefix/out/plain.results" 5)
-aigw_us=$(median "$prefix/out/aigw.results" 5)
+f=$prefix/out/redis.results
+printf "redis-server during the redis runs: %.0f%% CPU, %.1f us/req\n" \
+    "$(median "$f" 6)" "$(median "$f" 7)"
 
-awk -v p="$plain_us" -v a="$aigw_us" 'BEGIN {
-    printf "gateway CPU per request aigw/plain: %.2f", a / p
-    printf " (as a throughput ratio: %.2f)\n", p / a }'
+# every answered request of the key was charged in Redis (cost 276 micro-USD
+# each: 214 prompt tokens at $1 and 31 completion tokens at $2 per million);
+# wrk does not count the requests in flight when a run ends
+charged=$(redis HGET "$rkey" sp)
+answered=$(cat "$prefix"/out/{warmup-redis,redis}.results \
+           | awk '{ n += $8 } END { print n }')
+awk -v s="$charged" -v n="$answered" 'BEGIN {
+    printf "charged in Redis: %d requests (wrk runs answered %d, plus the", \
+           s / 276, n
+    printf " checks and the requests in flight when a run ends)\n" }'
+
+# the commands' time inside redis-server (the rest of its CPU time is the
+# network and the protocol)
+redis INFO commandstats | tr -d '\r' | awk -F '[:,=]' '
+    /^cmdstat_/ && $3 >= 1000 {
+        sub(/^cmdstat_/, "", $1)
+        printf "%s %s %d calls, %.1f us/call", (n++ ? ";" : "redis commands:"),
+               $1, $3, $7
+    }
+    END { if (n) print "" }'
+
+us() {
+    median "$prefix/out/$1.results" 5
+}
+
+awk -v p="$(us plain)" -v a="$(us aigw)" -v s="$(us shm)" -v r="$(us redis)" \
+    'BEGIN {
+    printf "gateway CPU per request / plain: aigw %.2f, aigw+limits (shm)" \
+           " %.2f, aigw+limits (redis) %.2f\n", a / p, s / p, r / p }'
 
 # pinned, the gateway's worker is the bottleneck and runs near 100%
 if [ "$pin" = 1 ]; then
-    low=$(cat "$prefix"/out/{plain,aigw}.results | awk '$4 < 90' | wc -l)
+    low=$(cat "$prefix"/out/{plain,aigw,shm,redis}.results \
+          | awk '$4 < 90' | wc -l)
     if [ "$low" -gt 0 ]; then
         echo "warning: in $low run(s) the gateway worker was below 90% CPU:"
-        echo "other load on the machine?  req/s are unreliable, the CPU per"
-        echo "request less so"
+        echo "other load on the machine (or CPU 1 saturated by the mock," \
+             "redis and wrk)?"
+        echo "req/s are unreliable, the CPU per request less so"
     fi
 fi
-awk -v p="$plain_rps" -v a="$aigw_rps" 'BEGIN {
-    printf "ratio aigw/plain: %.2f (target >= 0.90)\n", a / p }'
+
+rps() {
+    median "$prefix/out/$1.results" 1
+}
+
+awk -v p="$(rps plain)" -v a="$(rps aigw)" -v s="$(rps shm)" \
+    -v r="$(rps redis)" 'BEGIN {
+    printf "ratio aigw/plain: %.2f (target >= 0.90)\n", a / p
+    printf "ratio aigw+limits(shm)/plain: %.2f (target >= 0.90)\n", s / p
+    printf "ratio aigw+limits(redis)/plain: %.2f (target >= 0.75)\n", r / p }'

@@ -421,6 +421,41 @@ aigw_tokens_text(const u_char *raw, size_t len)
     end = raw + len;
 
     while (p < end) {
+
+#if defined(__GNUC__) && defined(__BYTE_ORDER__)                              \
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /*
+         * Eight bytes at a time while there is no escape: the bytes without
+         * the high bit are ASCII, those with bits 7 and 6 set start a
+         * character.
+         */
+
+        if (end - p >= 8) {
+            uint64_t  v, b, hi;
+
+            __builtin_memcpy(&v, p, 8);
+            b = v ^ 0x5c5c5c5c5c5c5c5cULL;
+
+            if ((((b - 0x0101010101010101ULL) & ~b)
+                 & 0x8080808080808080ULL) == 0)
+            {
+                hi = v & 0x8080808080808080ULL;
+
+                if (hi == 0) {
+                    ascii += 8;
+
+                } else {
+                    ascii += 8 - __builtin_popcountll(hi);
+                    other += __builtin_popcountll((v & (v << 1))
+                                                  & 0x8080808080808080ULL);
+                }
+
+                p += 8;
+                continue;
+            }
+        }
+#endif
+
         c = *p++;
 
         if (c >= 0x80) {
@@ -687,6 +722,12 @@ aigw_tokens_skip_string(const u_char *p, const u_char *end)
     p++;
 
     while (p < end) {
+        p = aigw_json_string_run(p, end);
+
+        if (p == end) {
+            break;
+        }
+
         if (*p == '"') {
             return p + 1;
         }
