@@ -244,7 +244,7 @@ ngx_http_aigw_limits_verdict(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
 {
     u_char                     *p;
     int64_t                     retry;
-    ngx_str_t                   name, spent;
+    ngx_str_t                   name, spent, model;
     ngx_table_elt_t            *h;
     ngx_http_aigw_subject_t    *s;
     ngx_http_aigw_main_conf_t  *amcf;
@@ -288,6 +288,14 @@ ngx_http_aigw_limits_verdict(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     s = &a->subjects[a->refused];
     name.data = s->id.data + 2;
     name.len = s->id.len - 2;
+    ngx_str_set(&model, "");
+
+    if (s->id.data[0] == 'm') {
+        /* "m:<key>:<model>": the key's name, and the model on its own */
+        model = ctx->model;
+        name.len -= model.len + 1;
+    }
+
     retry = a->result.retry_after_ms;
 
     if (a->result.refused == AIGW_WINDOW_BUDGET) {
@@ -330,19 +338,20 @@ ngx_http_aigw_limits_verdict(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
                                    "tokens", "rate_limit_exceeded", NULL,
                                    "This request needs about %L tokens, "
                                    "more than the limit of %L tokens per "
-                                   "minute of %s '%V'.", a->tokens,
-                                   s->limits.tpm, s->what, &name);
+                                   "minute of %s '%V'%s%V%s.", a->tokens,
+                                   s->limits.tpm, s->what, &name,
+                                   model.len ? " on model '" : "", &model,
+                                   model.len ? "'" : "");
     }
 
     return ngx_http_aigw_error(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
                                a->result.refused == AIGW_WINDOW_TOKENS
                                ? "tokens" : "requests",
                                "rate_limit_exceeded", NULL,
-                               "Rate limit reached for %s '%V'%s%V: %L %s. "
+                               "Rate limit reached for %s '%V'%s%V%s: %L %s. "
                                "Please try again in %Ls.", s->what, &name,
-                               s->id.data[0] == 'm' ? " on model " : "",
-                               s->id.data[0] == 'm' ? &ctx->model
-                                                    : &ctx->err_param,
+                               model.len ? " on model '" : "", &model,
+                               model.len ? "'" : "",
                                a->result.refused == AIGW_WINDOW_REQUESTS
                                ? s->limits.rpm
                                : a->result.refused == AIGW_WINDOW_TOKENS
