@@ -491,7 +491,9 @@ ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->passthrough, prev->passthrough, NULL);
 
-    if (conf->enable && (conf->routes == NULL || conf->routes->nelts == 0)) {
+    if (conf->enable && conf->passthrough == NULL
+        && (conf->routes == NULL || conf->routes->nelts == 0))
+    {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"aigw\" is on but no \"aigw_model\" is "
                            "configured: every model will be unknown");

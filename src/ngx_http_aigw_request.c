@@ -1104,7 +1104,8 @@ ngx_http_aigw_models_handler(ngx_http_request_t *r)
     key = ctx ? ctx->key : NULL;
     route = alcf->routes ? alcf->routes->elts : NULL;
 
-#define NGX_HTTP_AIGW_MODEL_ENTRY                                                 "{\"id\":\"\",\"object\":\"model\",\"created\":,\"owned_by\":\"\"},"
+#define NGX_HTTP_AIGW_MODEL_ENTRY                                             \
+    "{\"id\":\"\",\"object\":\"model\",\"created\":,\"owned_by\":\"\"},"
 
     len = sizeof("{\"object\":\"list\",\"data\":[]}\n");
 
