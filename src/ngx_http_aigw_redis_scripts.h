@@ -3,15 +3,17 @@
  *
  * They implement the rules of aigw_window.c on Redis data, with the same
  * integer arithmetic (Lua numbers are doubles: exact below 2^53, far above
- * anything counted here; divisions go through an exact floor division and
- * numbers are written with "%d", never in exponent form).
+ * anything counted here; divisions that may not be exact go through an
+ * exact floor division and numbers are written with "%d", never in exponent
+ * form).  The ARGV numbers are decimal integers, as the C side sends them.
  *
  * Data per subject id:
  *   <prefix>s:<id>  hash: m (Unix minute of the "c" counts), rc, rp (requests
  *                   of that minute and of the one before), tc, tp (tokens),
  *                   pd (budget period id), sp (spend in micro-USD);
  *   <prefix>c:<id>  sorted set of the request ids in flight, scored by the
- *                   time (ms) at which a slot is forgotten if never settled.
+ *                   time (ms) at which a slot is forgotten if never settled;
+ *                   only for a subject with a concurrency limit.
  *
  * ADMIT
  *   KEYS: per subject, its hash then its set.
@@ -22,6 +24,13 @@
  *   when all pass is aigw_window_reserve() applied to all.  A refusal writes
  *   nothing but the removal of expired slots (rolling is idempotent, so not
  *   saving it changes no later answer).
+ *   A subject whose concurrency limit is 0 never needs its set: it is not
+ *   touched (SETTLE's ZREM of a set that does not exist changes nothing).
+ *   An admission writes rc, tc and sp, or the whole hash when it is new or
+ *   its minute or period changes; only then is the hash's TTL set: 180 s
+ *   without a budget (set in the first admission of a minute, it outlives
+ *   the two minutes that count), the period's end + 1 day for a daily or
+ *   monthly budget, none for a total budget.
  *   Returns: refused kind (0: admitted), refused subject index (0-based),
  *   retry_after_ms, minute, the n period ids, then per subject
  *   remaining_requests, reset_requests_ms, remaining_tokens,
@@ -32,6 +41,11 @@
  *   ARGV: minute, tokens_delta, cost_delta, request_id, then the period id
  *         of each subject (as returned by ADMIT).
  *   aigw_window_settle() on each existing hash, and the slot is released.
+ *
+ * Cost: Redis runs these for every request, so they keep to one HMGET and
+ * one HSET per subject, few other calls, few tables and strings, and no
+ * helper closure with upvalues (Redis 7 allows no globals to keep them in
+ * from one call to the next).
  */
 
 #ifndef _NGX_HTTP_AIGW_REDIS_SCRIPTS_H_INCLUDED_
@@ -39,231 +53,240 @@
 
 
 #define NGX_HTTP_AIGW_REDIS_LUA_COMMON                                        \
-"local function fdiv(a, b)\n"                                                 \
-"  local q = math.floor(a / b)\n"                                             \
-"  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end\n"  \
-"  return q\n"                                                                \
-"end\n"                                                                       \
-"local function num(v)\n"                                                     \
-"  return tonumber(v) or 0\n"                                                 \
-"end\n"                                                                       \
-"local function int(v)\n"                                                     \
-"  return string.format('%d', v)\n"                                           \
-"end\n"
+"local floor, tonumber, fmt = math.floor, tonumber, string.format\n"          \
+"local call = redis.call\n"
 
 
 #define NGX_HTTP_AIGW_REDIS_ADMIT_LUA                                         \
-"-- aigw admit v1\n"                                                          \
+"-- aigw admit v2\n"                                                          \
 NGX_HTTP_AIGW_REDIS_LUA_COMMON                                                \
 "local M = 60000\n"                                                           \
-"local function civil(days)\n"                                                \
+"local function civil(days, floor)\n"                                         \
 "  days = days + 719468\n"                                                    \
-"  local era = fdiv(days, 146097)\n"                                          \
+"  local era = floor(days / 146097)\n"                                        \
 "  local doe = days - era * 146097\n"                                         \
-"  local yoe = fdiv(doe - fdiv(doe, 1460) + fdiv(doe, 36524)\n"               \
-"                   - fdiv(doe, 146096), 365)\n"                              \
-"  local doy = doe - (365 * yoe + fdiv(yoe, 4) - fdiv(yoe, 100))\n"           \
-"  local mp = fdiv(5 * doy + 2, 153)\n"                                       \
-"  local m\n"                                                                 \
-"  if mp < 10 then m = mp + 3 else m = mp - 9 end\n"                          \
+"  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524)\n"         \
+"                     - floor(doe / 146096)) / 365)\n"                        \
+"  local mp = floor((5 * (doe - (365 * yoe + floor(yoe / 4)\n"                \
+"                                - floor(yoe / 100))) + 2) / 153)\n"          \
 "  local y = yoe + era * 400\n"                                               \
-"  if m <= 2 then y = y + 1 end\n"                                            \
-"  return y, m\n"                                                             \
+"  if mp < 10 then return y, mp + 3 end\n"                                    \
+"  return y + 1, mp - 9\n"                                                    \
 "end\n"                                                                       \
-"local function days_from_civil(y, m)\n"                                      \
-"  if m <= 2 then y = y - 1 end\n"                                            \
-"  local era = fdiv(y, 400)\n"                                                \
-"  local yoe = y - era * 400\n"                                               \
-"  local mm\n"                                                                \
-"  if m > 2 then mm = m - 3 else mm = m + 9 end\n"                            \
-"  local doy = fdiv(153 * mm + 2, 5)\n"                                       \
-"  local doe = yoe * 365 + fdiv(yoe, 4) - fdiv(yoe, 100) + doy\n"             \
-"  return era * 146097 + doe - 719468\n"                                      \
-"end\n"                                                                       \
-"local function period_id(p, now_s)\n"                                        \
-"  if p == 1 then return fdiv(now_s, 86400) end\n"                            \
+"local function reset_ms(p, now, floor, civil)\n"                             \
+"  if p == 1 then return 86400000 - now % 86400000 end\n"                     \
 "  if p == 2 then\n"                                                          \
-"    local y, m = civil(fdiv(now_s, 86400))\n"                                \
-"    return y * 12 + m - 1\n"                                                 \
-"  end\n"                                                                     \
-"  return 0\n"                                                                \
-"end\n"                                                                       \
-"local function period_reset_ms(p, now)\n"                                    \
-"  if p == 1 then return 86400000 - (now - fdiv(now, 86400000) * 86400000)"   \
-" end\n"                                                                      \
-"  if p == 2 then\n"                                                          \
-"    local y, m = civil(fdiv(now, 86400000))\n"                               \
-"    m = m + 1\n"                                                             \
-"    if m > 12 then m = 1; y = y + 1 end\n"                                   \
-"    return days_from_civil(y, m) * 86400000 - now\n"                         \
+"    local y, m = civil(floor(now / 86400000), floor)\n"                      \
+"    if m == 12 then y = y + 1; m = 1 else m = m + 1 end\n"                   \
+"    if m <= 2 then y = y - 1; m = m + 9 else m = m - 3 end\n"                \
+"    local era = floor(y / 400)\n"                                            \
+"    local yoe = y - era * 400\n"                                             \
+"    return (era * 146097 + yoe * 365 + floor(yoe / 4) - floor(yoe / 100)\n"  \
+"            + floor((153 * m + 2) / 5) - 719468) * 86400000 - now\n"         \
 "  end\n"                                                                     \
 "  return -1\n"                                                               \
 "end\n"                                                                       \
-"local function used(prev, cur, ms)\n"                                        \
-"  return cur + fdiv(prev * (M - ms) + M - 1, M)\n"                           \
-"end\n"                                                                       \
-"local function wait(prev, cur, need, limit, ms)\n"                           \
+"local function wait(prev, cur, need, limit, ms, floor)\n"                    \
 "  if need > limit then return -1 end\n"                                      \
-"  local s\n"                                                                 \
+"  local a, b\n"                                                              \
+"  if cur + need <= limit then a = 60000 * (limit - cur - need); b = prev\n"  \
+"  else a = 60000 * (limit - need); b = cur end\n"                            \
+"  local q = floor(a / b)\n"                                                  \
+"  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end\n"  \
+"  local s = 60000 - q\n"                                                     \
 "  if cur + need <= limit then\n"                                             \
-"    s = M - fdiv(M * (limit - cur - need), prev)\n"                          \
 "    if s > ms then return s - ms end\n"                                      \
 "    return 0\n"                                                              \
 "  end\n"                                                                     \
-"  s = M - fdiv(M * (limit - need), cur)\n"                                   \
 "  if s < 0 then s = 0 end\n"                                                 \
-"  return M - ms + s\n"                                                       \
+"  return 60000 - ms + s\n"                                                   \
 "end\n"                                                                       \
-"local function reset(prev, cur, ms)\n"                                       \
-"  if cur > 0 then return 2 * M - ms end\n"                                   \
-"  if prev > 0 then return M - ms end\n"                                      \
-"  return 0\n"                                                                \
-"end\n"                                                                       \
-"local now = num(ARGV[1])\n"                                                  \
+"local now = ARGV[1] + 0\n"                                                   \
 "if now <= 0 then\n"                                                          \
 "  if redis.replicate_commands then redis.replicate_commands() end\n"         \
-"  local t = redis.call('TIME')\n"                                            \
-"  now = num(t[1]) * 1000 + fdiv(num(t[2]), 1000)\n"                          \
+"  local t = call('TIME')\n"                                                  \
+"  now = t[1] * 1000 + floor(t[2] / 1000)\n"                                  \
 "end\n"                                                                       \
-"local tokens = num(ARGV[2])\n"                                               \
-"local cost = num(ARGV[3])\n"                                                 \
-"local rid = ARGV[4]\n"                                                       \
-"local life = num(ARGV[5])\n"                                                 \
-"if life <= 0 then life = 600000 end\n"                                       \
-"local n = fdiv(#KEYS, 2)\n"                                                  \
-"local minute = fdiv(now, M)\n"                                               \
+"local tokens, cost = ARGV[2] + 0, ARGV[3] + 0\n"                             \
+"local n = floor(#KEYS / 2)\n"                                                \
+"local minute = floor(now / M)\n"                                             \
 "local ms = now - minute * M\n"                                               \
-"local now_s = fdiv(now, 1000)\n"                                             \
 "local kind, index, retry = 0, 0, 0\n"                                        \
-"local subj, out = {}, {}\n"                                                  \
+"local res = { 0, 0, 0, minute, 0, 0, 0, 0, 0 }\n"                            \
+"if n == 0 then res[5] = nil end\n"                                           \
+"local st, day, month, snow = { false }, nil, nil, nil\n"                     \
 "for i = 1, n do\n"                                                           \
-"  local b = 5 + (i - 1) * 5\n"                                               \
-"  local l = { rpm = num(ARGV[b + 1]), tpm = num(ARGV[b + 2]),\n"             \
-"              conc = num(ARGV[b + 3]), budget = num(ARGV[b + 4]),\n"         \
-"              period = num(ARGV[b + 5]) }\n"                                 \
-"  local h, z = KEYS[2 * i - 1], KEYS[2 * i]\n"                               \
-"  local v = redis.call('HMGET', h, 'm', 'rc', 'rp', 'tc', 'tp', 'pd', 'sp')\n"\
-"  local c = { m = num(v[1]), rc = num(v[2]), rp = num(v[3]), tc = num(v[4]),"\
-"\n"                                                                          \
-"              tp = num(v[5]), pd = num(v[6]), sp = num(v[7]) }\n"            \
-"  if c.m ~= minute then\n"                                                   \
-"    if c.m + 1 == minute then\n"                                             \
-"      c.rp = c.rc; c.tp = c.tc\n"                                            \
-"    else\n"                                                                  \
-"      c.rp = 0; c.tp = 0\n"                                                  \
+"  local a = 5 * i\n"                                                         \
+"  local rpm, tpm = ARGV[a + 1] + 0, ARGV[a + 2] + 0\n"                       \
+"  local conc, budget = ARGV[a + 3] + 0, ARGV[a + 4] + 0\n"                   \
+"  local v = call('HMGET', KEYS[2 * i - 1],\n"                                \
+"                 'm', 'rc', 'rp', 'tc', 'tp', 'pd', 'sp')\n"                 \
+"  local m, rc, rp = tonumber(v[1]) or 0, tonumber(v[2]) or 0,\n"             \
+"                    tonumber(v[3]) or 0\n"                                   \
+"  local tc, tp = tonumber(v[4]) or 0, tonumber(v[5]) or 0\n"                 \
+"  local pd, sp = tonumber(v[6]) or 0, tonumber(v[7]) or 0\n"                 \
+"  local f = 0\n"                                                             \
+"  if not (v[1] and v[2] and v[3] and v[4] and v[5] and v[6] and v[7])\n"     \
+"  then\n"                                                                    \
+"    f = 1\n"                                                                 \
+"  end\n"                                                                     \
+"  if m ~= minute then\n"                                                     \
+"    if m + 1 == minute then rp = rc; tp = tc else rp = 0; tp = 0 end\n"      \
+"    rc = 0; tc = 0; m = minute; f = 1\n"                                     \
+"  end\n"                                                                     \
+"  if budget >= 0 then\n"                                                     \
+"    local p, pid = ARGV[a + 5] + 0, 0\n"                                     \
+"    if p == 1 then\n"                                                        \
+"      day = day or floor(now / 86400000)\n"                                  \
+"      pid = day\n"                                                           \
+"    elseif p == 2 then\n"                                                    \
+"      if not month then\n"                                                   \
+"        local y, mo = civil(floor(now / 86400000), floor)\n"                 \
+"        month = y * 12 + mo - 1\n"                                           \
+"      end\n"                                                                 \
+"      pid = month\n"                                                         \
 "    end\n"                                                                   \
-"    c.rc = 0; c.tc = 0; c.m = minute\n"                                      \
+"    if pd ~= pid then pd = pid; sp = 0; f = 1 end\n"                         \
 "  end\n"                                                                     \
-"  if l.budget >= 0 then\n"                                                   \
-"    local pid = period_id(l.period, now_s)\n"                                \
-"    if c.pd ~= pid then c.pd = pid; c.sp = 0 end\n"                          \
+"  local concurrent = 0\n"                                                    \
+"  if conc > 0 then\n"                                                        \
+"    local z = KEYS[2 * i]\n"                                                 \
+"    snow = snow or fmt('%d', now)\n"                                         \
+"    call('ZREMRANGEBYSCORE', z, '-inf', snow)\n"                             \
+"    concurrent = call('ZCARD', z)\n"                                         \
+"    f = f + 2\n"                                                             \
 "  end\n"                                                                     \
-"  redis.call('ZREMRANGEBYSCORE', z, '-inf', int(now))\n"                     \
-"  local concurrent = redis.call('ZCARD', z)\n"                               \
 "  local r, ra = 0, 0\n"                                                      \
 "  local rr, rsr, rt, rst = -1, -1, -1, -1\n"                                 \
-"  if l.rpm > 0 then\n"                                                       \
-"    local u = used(c.rp, c.rc, ms)\n"                                        \
-"    if u + 1 > l.rpm then\n"                                                 \
+"  if rpm > 0 then\n"                                                         \
+"    local x = rp * (M - ms) + M - 1\n"                                       \
+"    local u = floor(x / M)\n"                                                \
+"    if u * M > x then u = u - 1\n"                                           \
+"    elseif (u + 1) * M <= x then u = u + 1 end\n"                            \
+"    u = u + rc\n"                                                            \
+"    if u + 1 > rpm then\n"                                                   \
 "      r = 1\n"                                                               \
-"      ra = wait(c.rp, c.rc, 1, l.rpm, ms)\n"                                 \
+"      ra = wait(rp, rc, 1, rpm, ms, floor)\n"                                \
 "      rr = 0\n"                                                              \
 "    else\n"                                                                  \
-"      rr = l.rpm - u - 1\n"                                                  \
+"      rr = rpm - u - 1\n"                                                    \
 "    end\n"                                                                   \
-"    rsr = reset(c.rp, c.rc + 1, ms)\n"                                       \
+"    if rc + 1 > 0 then rsr = 2 * M - ms\n"                                   \
+"    elseif rp > 0 then rsr = M - ms else rsr = 0 end\n"                      \
 "  end\n"                                                                     \
-"  if l.tpm > 0 then\n"                                                       \
-"    local u = used(c.tp, c.tc, ms)\n"                                        \
-"    if u + tokens > l.tpm then\n"                                            \
+"  if tpm > 0 then\n"                                                         \
+"    local x = tp * (M - ms) + M - 1\n"                                       \
+"    local u = floor(x / M)\n"                                                \
+"    if u * M > x then u = u - 1\n"                                           \
+"    elseif (u + 1) * M <= x then u = u + 1 end\n"                            \
+"    u = u + tc\n"                                                            \
+"    if u + tokens > tpm then\n"                                              \
 "      if r == 0 then\n"                                                      \
 "        r = 2\n"                                                             \
-"        ra = wait(c.tp, c.tc, tokens, l.tpm, ms)\n"                          \
+"        ra = wait(tp, tc, tokens, tpm, ms, floor)\n"                         \
 "      end\n"                                                                 \
-"      if l.tpm > u then rt = l.tpm - u else rt = 0 end\n"                    \
+"      if tpm > u then rt = tpm - u else rt = 0 end\n"                        \
 "    else\n"                                                                  \
-"      rt = l.tpm - u - tokens\n"                                             \
+"      rt = tpm - u - tokens\n"                                               \
 "    end\n"                                                                   \
-"    rst = reset(c.tp, c.tc + tokens, ms)\n"                                  \
+"    if tc + tokens > 0 then rst = 2 * M - ms\n"                              \
+"    elseif tp > 0 then rst = M - ms else rst = 0 end\n"                      \
 "  end\n"                                                                     \
-"  if r == 0 and l.conc > 0 and concurrent + 1 > l.conc then\n"               \
+"  if r == 0 and conc > 0 and concurrent + 1 > conc then\n"                   \
 "    r = 3\n"                                                                 \
 "    ra = 1000\n"                                                             \
 "  end\n"                                                                     \
-"  if r == 0 and l.budget >= 0 and c.sp + cost > l.budget then\n"             \
+"  if r == 0 and budget >= 0 and sp + cost > budget then\n"                   \
 "    r = 4\n"                                                                 \
-"    ra = period_reset_ms(l.period, now)\n"                                   \
+"    ra = reset_ms(ARGV[a + 5] + 0, now, floor, civil)\n"                     \
 "  end\n"                                                                     \
 "  if r ~= 0 and kind == 0 then\n"                                            \
 "    kind = r; index = i - 1; retry = ra\n"                                   \
 "  end\n"                                                                     \
-"  subj[i] = { h = h, z = z, l = l, c = c }\n"                                \
-"  out[#out + 1] = rr; out[#out + 1] = rsr\n"                                 \
-"  out[#out + 1] = rt; out[#out + 1] = rst\n"                                 \
+"  v[1] = m; v[2] = rc; v[3] = rp; v[4] = tc\n"                               \
+"  v[5] = tp; v[6] = pd; v[7] = sp; v[8] = f\n"                               \
+"  st[i] = v\n"                                                               \
+"  res[4 + i] = pd\n"                                                         \
+"  a = 4 * i + n\n"                                                           \
+"  res[a + 1] = rr; res[a + 2] = rsr; res[a + 3] = rt; res[a + 4] = rst\n"    \
 "end\n"                                                                       \
 "if kind == 0 then\n"                                                         \
+"  local zexp, zttl\n"                                                        \
 "  for i = 1, n do\n"                                                         \
-"    local s = subj[i]\n"                                                     \
-"    local c, l = s.c, s.l\n"                                                 \
-"    c.rc = c.rc + 1\n"                                                       \
-"    c.tc = c.tc + tokens\n"                                                  \
-"    c.sp = c.sp + cost\n"                                                    \
-"    redis.call('HSET', s.h, 'm', int(c.m), 'rc', int(c.rc), 'rp', int(c.rp),"\
-"\n"                                                                          \
-"               'tc', int(c.tc), 'tp', int(c.tp), 'pd', int(c.pd),\n"         \
-"               'sp', int(c.sp))\n"                                           \
-"    if l.budget < 0 then\n"                                                  \
-"      redis.call('PEXPIRE', s.h, 180000)\n"                                  \
-"    elseif l.period == 1 or l.period == 2 then\n"                            \
-"      redis.call('PEXPIRE', s.h,\n"                                          \
-"                 int(period_reset_ms(l.period, now) + 86400000))\n"          \
+"    local v = st[i]\n"                                                       \
+"    local h, f = KEYS[2 * i - 1], v[8]\n"                                    \
+"    if f % 2 == 1 then\n"                                                    \
+"      call('HSET', h, 'm', fmt('%d', v[1]), 'rc', fmt('%d', v[2] + 1),\n"    \
+"           'rp', fmt('%d', v[3]), 'tc', fmt('%d', v[4] + tokens),\n"         \
+"           'tp', fmt('%d', v[5]), 'pd', fmt('%d', v[6]),\n"                  \
+"           'sp', fmt('%d', v[7] + cost))\n"                                  \
+"      local a = 5 * i\n"                                                     \
+"      if ARGV[a + 4] + 0 < 0 then\n"                                         \
+"        call('PEXPIRE', h, 180000)\n"                                        \
+"      else\n"                                                                \
+"        local p = ARGV[a + 5] + 0\n"                                         \
+"        if p == 1 or p == 2 then\n"                                          \
+"          call('PEXPIRE', h,\n"                                              \
+"               fmt('%d', reset_ms(p, now, floor, civil) + 86400000))\n"      \
+"        else\n"                                                              \
+"          call('PERSIST', h)\n"                                              \
+"        end\n"                                                               \
+"      end\n"                                                                 \
 "    else\n"                                                                  \
-"      redis.call('PERSIST', s.h)\n"                                          \
+"      call('HSET', h, 'rc', fmt('%d', v[2] + 1),\n"                          \
+"           'tc', fmt('%d', v[4] + tokens), 'sp', fmt('%d', v[7] + cost))\n"  \
 "    end\n"                                                                   \
-"    redis.call('ZADD', s.z, int(now + life), rid)\n"                         \
-"    redis.call('PEXPIRE', s.z, int(life + 1000))\n"                          \
+"    if f >= 2 then\n"                                                        \
+"      if not zexp then\n"                                                    \
+"        local life = ARGV[5] + 0\n"                                          \
+"        if life <= 0 then life = 600000 end\n"                               \
+"        zexp, zttl = fmt('%d', now + life), fmt('%d', life + 1000)\n"        \
+"      end\n"                                                                 \
+"      local z = KEYS[2 * i]\n"                                               \
+"      call('ZADD', z, zexp, ARGV[4])\n"                                      \
+"      call('PEXPIRE', z, zttl)\n"                                            \
+"    end\n"                                                                   \
 "  end\n"                                                                     \
 "end\n"                                                                       \
-"local res = { kind, index, retry, minute }\n"                                \
-"for i = 1, n do res[#res + 1] = subj[i].c.pd end\n"                          \
-"for i = 1, #out do res[#res + 1] = out[i] end\n"                             \
+"res[1] = kind; res[2] = index; res[3] = retry\n"                             \
 "return res\n"
 
 
 #define NGX_HTTP_AIGW_REDIS_SETTLE_LUA                                        \
-"-- aigw settle v1\n"                                                         \
+"-- aigw settle v2\n"                                                         \
 NGX_HTTP_AIGW_REDIS_LUA_COMMON                                                \
-"local minute = num(ARGV[1])\n"                                               \
-"local td = num(ARGV[2])\n"                                                   \
-"local cd = num(ARGV[3])\n"                                                   \
+"local minute, td, cd = ARGV[1] + 0, ARGV[2] + 0, ARGV[3] + 0\n"              \
 "local rid = ARGV[4]\n"                                                       \
-"local n = fdiv(#KEYS, 2)\n"                                                  \
-"for i = 1, n do\n"                                                           \
-"  local h, z = KEYS[2 * i - 1], KEYS[2 * i]\n"                               \
-"  local period = num(ARGV[4 + i])\n"                                         \
-"  redis.call('ZREM', z, rid)\n"                                              \
-"  local v = redis.call('HMGET', h, 'm', 'tc', 'tp', 'pd', 'sp')\n"           \
-"  if v[1] then\n"                                                            \
-"    local m = num(v[1])\n"                                                   \
-"    if td ~= 0 then\n"                                                       \
-"      if m == minute then\n"                                                 \
-"        local t = num(v[2]) + td\n"                                          \
+"for i = 1, floor(#KEYS / 2) do\n"                                            \
+"  local h = KEYS[2 * i - 1]\n"                                               \
+"  call('ZREM', KEYS[2 * i], rid)\n"                                          \
+"  if td ~= 0 or cd ~= 0 then\n"                                              \
+"    local v = call('HMGET', h, 'm', 'tc', 'tp', 'pd', 'sp')\n"               \
+"    if v[1] then\n"                                                          \
+"      local m, tf, t = tonumber(v[1]) or 0, nil, 0\n"                        \
+"      if td ~= 0 then\n"                                                     \
+"        if m == minute then\n"                                               \
+"          tf = 'tc'; t = (tonumber(v[2]) or 0) + td\n"                       \
+"        elseif m == minute + 1 then\n"                                       \
+"          tf = 'tp'; t = (tonumber(v[3]) or 0) + td\n"                       \
+"        end\n"                                                               \
 "        if t < 0 then t = 0 end\n"                                           \
-"        redis.call('HSET', h, 'tc', int(t))\n"                               \
-"      elseif m == minute + 1 then\n"                                         \
-"        local t = num(v[3]) + td\n"                                          \
-"        if t < 0 then t = 0 end\n"                                           \
-"        redis.call('HSET', h, 'tp', int(t))\n"                               \
 "      end\n"                                                                 \
-"    end\n"                                                                   \
-"    if cd ~= 0 and num(v[4]) == period then\n"                               \
-"      local s = num(v[5]) + cd\n"                                            \
-"      if s < 0 then s = 0 end\n"                                             \
-"      redis.call('HSET', h, 'sp', int(s))\n"                                 \
+"      if cd ~= 0 and (tonumber(v[4]) or 0) == ARGV[4 + i] + 0 then\n"        \
+"        local s = (tonumber(v[5]) or 0) + cd\n"                              \
+"        if s < 0 then s = 0 end\n"                                           \
+"        if tf then\n"                                                        \
+"          call('HSET', h, tf, fmt('%d', t), 'sp', fmt('%d', s))\n"           \
+"        else\n"                                                              \
+"          call('HSET', h, 'sp', fmt('%d', s))\n"                             \
+"        end\n"                                                               \
+"      elseif tf then\n"                                                      \
+"        call('HSET', h, tf, fmt('%d', t))\n"                                 \
+"      end\n"                                                                 \
 "    end\n"                                                                   \
 "  end\n"                                                                     \
 "end\n"                                                                       \
-"return n\n"
+"return floor(#KEYS / 2)\n"
 
 
 #endif /* _NGX_HTTP_AIGW_REDIS_SCRIPTS_H_INCLUDED_ */
