@@ -112,14 +112,14 @@ ngx_http_aigw_limits_admit(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     case NGX_HTTP_AIGW_CHAT:
         prompt = aigw_tokens_estimate(body->data, body->len,
                                       AIGW_TOKENS_CHAT);
-        completion = aigw_tokens_max_completion(body->data, body->len,
-                                                alcf->default_max_tokens);
+        completion = ctx->max_tokens >= 0 ? ctx->max_tokens
+                                          : alcf->default_max_tokens;
         break;
     case NGX_HTTP_AIGW_COMPLETIONS:
         prompt = aigw_tokens_estimate(body->data, body->len,
                                       AIGW_TOKENS_COMPLETIONS);
-        completion = aigw_tokens_max_completion(body->data, body->len,
-                                                alcf->default_max_tokens);
+        completion = ctx->max_tokens >= 0 ? ctx->max_tokens
+                                          : alcf->default_max_tokens;
         break;
     default:
         prompt = aigw_tokens_estimate(body->data, body->len,

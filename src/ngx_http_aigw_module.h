@@ -111,6 +111,7 @@ typedef struct {
     const aigw_price_t         *price;
     ngx_http_aigw_admission_t  *admission;
     ngx_str_t                   body;         /* the upstream body */
+    int64_t                     max_tokens;   /* the client's; -1: none */
     u_char                      key_id[18];
 
     /* an error answered by the gateway */

@@ -450,7 +450,7 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ngx_int_t                  rc;
     ngx_str_t                  body, dup;
     aigw_json_error_t          err;
-    aigw_json_member_t        *model;
+    aigw_json_member_t        *model, *mt;
     aigw_body_result_t         res;
     aigw_body_rewrite_t        rw;
     ngx_http_aigw_route_t     *route;
@@ -577,6 +577,21 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     rc = ngx_http_aigw_check_fields(r, ctx, m, n);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    /* for the token reservation: the fields were checked just above */
+
+    ctx->max_tokens = -1;
+    mt = aigw_json_find(m, n, "max_completion_tokens", 21);
+
+    if (mt == NULL || mt->type != AIGW_JSON_NUMBER) {
+        mt = aigw_json_find(m, n, "max_tokens", 10);
+    }
+
+    if (mt && mt->type == AIGW_JSON_NUMBER
+        && aigw_json_int(mt->value, mt->value_len, &ctx->max_tokens) != 0)
+    {
+        ctx->max_tokens = -1;
     }
 
     if (ctx->key
