@@ -98,6 +98,12 @@ aigw_buf_dump_cb(const char *p, size_t n, void *data)
 {
     aigw_dump_ctx_t  *ctx = data;
 
+    /* jansson goes on after a failed key: never append past a failure */
+
+    if (ctx->rc != AIGW_ADAPTER_OK) {
+        return -1;
+    }
+
     ctx->rc = aigw_buf_append(ctx->buf, p, n);
 
     return ctx->rc == AIGW_ADAPTER_OK ? 0 : -1;
@@ -120,7 +126,7 @@ aigw_buf_dump(aigw_buf_t *b, const json_t *j)
         return ctx.rc != AIGW_ADAPTER_OK ? ctx.rc : AIGW_ADAPTER_NOMEM;
     }
 
-    return AIGW_ADAPTER_OK;
+    return ctx.rc;
 }
 
 

@@ -99,8 +99,6 @@ static int aigw_ain_type_is(json_t *o, const char *type);
 static json_t *aigw_ain_concat(const char *a, size_t alen, const char *b,
     size_t blen, const char *c, size_t clen, const char *d, size_t dlen);
 static void aigw_ain_free(void *p);
-static int aigw_ain_dump_cb(const char *p, size_t n, void *data);
-static int aigw_ain_dump(aigw_buf_t *out, const json_t *j);
 static json_t *aigw_ain_join(json_t *texts);
 static int aigw_ain_push(aigw_ain_req_t *r, const char *role,
     json_t *content);
@@ -311,52 +309,6 @@ aigw_ain_free(void *p)
 
     json_get_alloc_funcs(&malloc_fn, &free_fn);
     free_fn(p);
-}
-
-
-typedef struct {
-    aigw_buf_t   *out;
-    int           rc;
-} aigw_ain_dump_t;
-
-
-static int
-aigw_ain_dump_cb(const char *p, size_t n, void *data)
-{
-    aigw_ain_dump_t  *d = data;
-
-    if (d->rc == AIGW_ADAPTER_OK) {
-        d->rc = aigw_buf_append(d->out, p, n);
-    }
-
-    return (d->rc == AIGW_ADAPTER_OK) ? 0 : -1;
-}
-
-
-/*
- * aigw_buf_dump(), but a failed write stays failed: jansson ignores the
- * result of writing an object's key and goes on, so without this a later,
- * smaller piece that still fits under the bound would make a corrupt text
- * look complete.
- */
-
-static int
-aigw_ain_dump(aigw_buf_t *out, const json_t *j)
-{
-    int              rc;
-    aigw_ain_dump_t  d;
-
-    d.out = out;
-    d.rc = AIGW_ADAPTER_OK;
-
-    rc = json_dump_callback(j, aigw_ain_dump_cb, &d,
-                            JSON_COMPACT | JSON_REAL_PRECISION(15));
-
-    if (d.rc != AIGW_ADAPTER_OK) {
-        return d.rc;
-    }
-
-    return (rc == 0) ? AIGW_ADAPTER_OK : AIGW_ADAPTER_NOMEM;
 }
 
 
@@ -1418,7 +1370,7 @@ aigw_anthropic_in_request(const u_char *body, size_t len, aigw_buf_t *out,
     rc = aigw_ain_translate(&r, in, o, stream);
 
     if (rc == AIGW_ADAPTER_OK) {
-        rc = aigw_ain_dump(out, o);
+        rc = aigw_buf_dump(out, o);
     }
 
     if (rc != AIGW_ADAPTER_INVALID) {
@@ -1797,7 +1749,7 @@ aigw_anthropic_in_response(const u_char *body, size_t len,
                   "stop_sequence",
                   "usage", usage);
 
-    rc = (o == NULL) ? AIGW_ADAPTER_NOMEM : aigw_ain_dump(out, o);
+    rc = (o == NULL) ? AIGW_ADAPTER_NOMEM : aigw_buf_dump(out, o);
 
 done:
 
@@ -1866,7 +1818,7 @@ aigw_ain_error_body(aigw_buf_t *out, int status, const char *message,
         return AIGW_ADAPTER_NOMEM;
     }
 
-    rc = aigw_ain_dump(out, o);
+    rc = aigw_buf_dump(out, o);
     json_decref(o);
 
     return rc;
