@@ -17,7 +17,7 @@ UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,t/unit/bin/%,$(UNIT_SRCS))
 UNIT_CFLAGS := -std=gnu99 -Wall -Wextra -Werror -O1 -g -Isrc
 
-.PHONY: all deps build unit test test-nginx valgrind run stop bench clean
+.PHONY: all deps build unit test test-nginx valgrind run stop bench fuzz clean
 
 all: build
 
@@ -70,6 +70,10 @@ stop:
 
 bench: deps build
 	@scripts/bench.sh
+
+# libFuzzer targets (fuzz/fuzz_*.c) under ASan+UBSan, FUZZ_TIME s each.
+fuzz:
+	@scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD) t/unit/bin t/servroot run

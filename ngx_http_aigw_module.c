@@ -33,6 +33,8 @@ static char *ngx_http_aigw_body_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_aigw_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_aigw_tried(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_str_t *s);
 static ngx_int_t ngx_http_aigw_set_key_id(ngx_http_request_t *r,
     ngx_str_t *res, ngx_http_variable_value_t *v);
 
@@ -42,6 +44,7 @@ static ngx_conf_bitmask_t  ngx_http_aigw_endpoint_mask[] = {
     { ngx_string("completions"), NGX_HTTP_AIGW_COMPLETIONS },
     { ngx_string("embeddings"), NGX_HTTP_AIGW_EMBEDDINGS },
     { ngx_string("models"), NGX_HTTP_AIGW_MODELS },
+    { ngx_string("messages"), NGX_HTTP_AIGW_MESSAGES },
     { ngx_null_string, 0 }
 };
 
@@ -147,6 +150,55 @@ static ngx_command_t  ngx_http_aigw_commands[] = {
       offsetof(ngx_http_aigw_loc_conf_t, max_event),
       NULL },
 
+    { ngx_string("aigw_stream_first_byte_timeout"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, first_byte_timeout),
+      NULL },
+
+    { ngx_string("aigw_stream_idle_timeout"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("aigw_stream_max_duration"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, max_duration),
+      NULL },
+
+    { ngx_string("aigw_stream_max_size"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, max_stream_size),
+      NULL },
+
+    { ngx_string("aigw_failover_attempts"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, attempts),
+      NULL },
+
+    { ngx_string("aigw_failover_stage"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_failover_stage_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_max_response_size"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigw_loc_conf_t, max_response),
+      NULL },
+
     { ngx_string("aigw_model"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_aigw_model,
@@ -193,6 +245,69 @@ static ngx_command_t  ngx_http_aigw_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_aigw_demo,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_aigw_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_http_aigw_breaker_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_usage_stream"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_aigw_usage_stream,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_aigw_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_admin_token"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_admin_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_runtime_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_keystore_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_keys_cache_time"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_keystore_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigw_admin_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigw_keystore_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -261,7 +376,9 @@ enum {
     NGX_HTTP_AIGW_VAR_ENDPOINT,
     NGX_HTTP_AIGW_VAR_COST,
     NGX_HTTP_AIGW_VAR_REMAINING_REQUESTS,
-    NGX_HTTP_AIGW_VAR_REMAINING_TOKENS
+    NGX_HTTP_AIGW_VAR_REMAINING_TOKENS,
+    NGX_HTTP_AIGW_VAR_ATTEMPTS,
+    NGX_HTTP_AIGW_VAR_CHANNELS_TRIED
 };
 
 
@@ -335,6 +452,12 @@ static ngx_http_variable_t  ngx_http_aigw_vars[] = {
       ngx_http_aigw_variable, NGX_HTTP_AIGW_VAR_REMAINING_TOKENS,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("aigw_attempts"), NULL, ngx_http_aigw_variable,
+      NGX_HTTP_AIGW_VAR_ATTEMPTS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("aigw_channels_tried"), NULL, ngx_http_aigw_variable,
+      NGX_HTTP_AIGW_VAR_CHANNELS_TRIED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -383,6 +506,22 @@ ngx_http_aigw_init(ngx_conf_t *cf)
 
     *h = ngx_http_aigw_handler;
 
+    if (ngx_http_aigw_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_aigw_breaker_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_aigw_usage_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_aigw_keystore_postconf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_aigw_init_filters(cf);
 }
 
@@ -423,6 +562,10 @@ ngx_http_aigw_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_aigw_keystore_conf(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -449,6 +592,12 @@ ngx_http_aigw_create_loc_conf(ngx_conf_t *cf)
     alcf->auth = NGX_CONF_UNSET;
     alcf->include_usage = NGX_CONF_UNSET;
     alcf->max_event = NGX_CONF_UNSET_SIZE;
+    alcf->max_response = NGX_CONF_UNSET_SIZE;
+    alcf->first_byte_timeout = NGX_CONF_UNSET_MSEC;
+    alcf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    alcf->max_duration = NGX_CONF_UNSET_MSEC;
+    alcf->max_stream_size = NGX_CONF_UNSET;
+    alcf->attempts = NGX_CONF_UNSET_UINT;
     alcf->limit_rpm = NGX_CONF_UNSET;
     alcf->limit_tpm = NGX_CONF_UNSET;
     alcf->limit_concurrency = NGX_CONF_UNSET;
@@ -473,8 +622,26 @@ ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                   |NGX_HTTP_AIGW_CHAT
                                   |NGX_HTTP_AIGW_COMPLETIONS
                                   |NGX_HTTP_AIGW_EMBEDDINGS
-                                  |NGX_HTTP_AIGW_MODELS));
+                                  |NGX_HTTP_AIGW_MODELS
+                                  |NGX_HTTP_AIGW_MESSAGES));
     ngx_conf_merge_size_value(conf->max_event, prev->max_event, 65536);
+    ngx_conf_merge_size_value(conf->max_response, prev->max_response,
+                              8 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->first_byte_timeout,
+                              prev->first_byte_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->max_duration, prev->max_duration,
+                              30 * 60000);
+    ngx_conf_merge_off_value(conf->max_stream_size, prev->max_stream_size,
+                             64 * 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->attempts, prev->attempts, 1);
+
+    if (conf->attempts == 0 || conf->attempts > NGX_HTTP_AIGW_MAX_ATTEMPTS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"aigw_failover_attempts\" must be 1 to %d",
+                           NGX_HTTP_AIGW_MAX_ATTEMPTS);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_value(conf->limit_rpm, prev->limit_rpm, 0);
     ngx_conf_merge_value(conf->limit_tpm, prev->limit_tpm, 0);
     ngx_conf_merge_value(conf->limit_concurrency, prev->limit_concurrency, 0);
@@ -490,6 +657,10 @@ ngx_http_aigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->passthrough, prev->passthrough, NULL);
+
+    if (conf->admin && ngx_http_aigw_admin_merge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->enable && conf->passthrough == NULL
         && (conf->routes == NULL || conf->routes->nelts == 0))
@@ -815,6 +986,14 @@ ngx_http_aigw_init_process(ngx_cycle_t *cycle)
         (void) ngx_close_file(fd);
     }
 
+    if (ngx_http_aigw_usage_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_aigw_keystore_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_aigw_module);
 
     if (amcf == NULL || amcf->store.shm_zone == NULL) {
@@ -837,6 +1016,9 @@ static void
 ngx_http_aigw_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_aigw_main_conf_t  *amcf;
+
+    ngx_http_aigw_usage_exit_process(cycle);
+    ngx_http_aigw_keystore_exit_process(cycle);
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_aigw_module);
 
@@ -897,7 +1079,11 @@ ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id)
 static void
 ngx_http_aigw_ctx_cleanup(void *data)
 {
-    /* only a marker */
+    ngx_http_aigw_ctx_t  *ctx = data;
+
+    /* also the marker that finds the context after internal redirects */
+
+    ngx_http_aigw_stop_timer(ctx);
 }
 
 
@@ -964,6 +1150,47 @@ ngx_http_aigw_pool_alloc(void *pool, size_t size)
 }
 
 
+/* "a,b": the channels tried, in order */
+
+static ngx_int_t
+ngx_http_aigw_tried(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_str_t *s)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+
+    len = 0;
+
+    for (i = 0; i < ctx->ntried; i++) {
+        len += ctx->tried[i]->name.len + 1;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->data = p;
+
+    for (i = 0; i < ctx->ntried; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, ctx->tried[i]->name.data, ctx->tried[i]->name.len);
+    }
+
+    s->len = p - s->data;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_aigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
@@ -1005,7 +1232,7 @@ ngx_http_aigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_AIGW_VAR_PROVIDER:
         if (ctx->channel) {
-            ngx_str_set(&s, "openai");
+            s = ngx_http_aigw_providers[ctx->channel->provider];
         }
         break;
 
@@ -1083,6 +1310,10 @@ ngx_http_aigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         case NGX_HTTP_AIGW_EMBEDDINGS: ngx_str_set(&s, "embeddings"); break;
         case NGX_HTTP_AIGW_MODELS: ngx_str_set(&s, "models"); break;
         case NGX_HTTP_AIGW_PASSTHROUGH: ngx_str_set(&s, "passthrough"); break;
+        case NGX_HTTP_AIGW_MESSAGES: ngx_str_set(&s, "messages"); break;
+        case NGX_HTTP_AIGW_COUNT_TOKENS:
+            ngx_str_set(&s, "count_tokens");
+            break;
         }
         break;
 
@@ -1109,6 +1340,18 @@ ngx_http_aigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_AIGW_VAR_REMAINING_TOKENS:
         if (ctx->admission && ctx->admission->header_tpm) {
             n = ngx_max(ctx->admission->headers.remaining_tokens, 0);
+        }
+        break;
+
+    case NGX_HTTP_AIGW_VAR_ATTEMPTS:
+        if (ctx->ntried) {
+            n = ctx->ntried;
+        }
+        break;
+
+    case NGX_HTTP_AIGW_VAR_CHANNELS_TRIED:
+        if (ngx_http_aigw_tried(r, ctx, &s) != NGX_OK) {
+            return NGX_ERROR;
         }
         break;
     }

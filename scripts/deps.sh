@@ -2,12 +2,22 @@
 # Install aigw's build and test dependencies from Debian packages.
 # Idempotent. Test::Nginx is taken from Debian unstable through a pin of
 # priority 100, so apt never prefers unstable for anything else.
+#
+#   sh scripts/deps.sh        build, test and benchmark dependencies
+#   sh scripts/deps.sh fuzz   only what scripts/fuzz.sh needs (clang with
+#                             libFuzzer and the sanitizers, jansson)
 set -eu
 
-PKGS="build-essential nginx nginx-dev libnginx-mod-http-ndk
+mode=${1:-all}
+
+if [ "$mode" = fuzz ]; then
+    PKGS="make clang-14 libclang-rt-14-dev libjansson-dev"
+else
+    PKGS="build-essential nginx nginx-dev libnginx-mod-http-ndk
 libnginx-mod-http-ndk-dev libnginx-mod-http-echo libjansson-dev
 libhiredis-dev redis-server valgrind wrk libcmocka-dev pkg-config curl
-libtest-nginx-perl"
+libtest-nginx-perl prometheus"
+fi
 
 missing=""
 for p in $PKGS; do
@@ -22,7 +32,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 src=/etc/apt/sources.list.d/debian-unstable.sources
-if [ ! -f "$src" ]; then
+if [ "$mode" != fuzz ] && [ ! -f "$src" ]; then
     uri=$(awk '/^URIs:/ {print $2; exit}' \
           /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     [ -n "$uri" ] || uri=http://deb.debian.org/debian

@@ -24,6 +24,16 @@ static ngx_int_t ngx_http_aigw_channel_endpoint(ngx_conf_t *cf,
 static ngx_int_t ngx_http_aigw_safe_token(ngx_str_t *s);
 
 
+/* indexed by ngx_http_aigw_provider_e */
+ngx_str_t  ngx_http_aigw_providers[] = {
+    ngx_string("openai"),
+    ngx_string("azure"),
+    ngx_string("anthropic"),
+    ngx_string("gemini"),
+    ngx_null_string
+};
+
+
 ngx_http_aigw_channel_t *
 ngx_http_aigw_find_channel(ngx_http_aigw_main_conf_t *amcf, ngx_str_t *name)
 {
@@ -114,6 +124,35 @@ ngx_http_aigw_channel_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* the versioned prefix every client of these APIs uses */
+
+    if (ch->base_path.len == 0) {
+        if (ch->provider == NGX_HTTP_AIGW_ANTHROPIC) {
+            ngx_str_set(&ch->base_path, "/v1");
+
+        } else if (ch->provider == NGX_HTTP_AIGW_GEMINI) {
+            ngx_str_set(&ch->base_path, "/v1beta");
+        }
+    }
+
+    if (ch->provider == NGX_HTTP_AIGW_AZURE && ch->api_version.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "channel \"%V\": provider azure needs "
+                           "\"api_version\" (e.g. 2024-10-21, or v1 for the "
+                           "/openai/v1 API)", &ch->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((ch->api_version.len || ch->deployment.len)
+        && ch->provider != NGX_HTTP_AIGW_AZURE)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "channel \"%V\": \"api_version\" and "
+                           "\"deployment\" are for provider azure",
+                           &ch->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (ch->key_env.len && ch->keys->nelts == 0) {
         ch->disabled = 1;
 
@@ -150,18 +189,46 @@ ngx_http_aigw_channel_directive(ngx_conf_t *cf, ngx_command_t *dummy,
             return "has a duplicate \"provider\"";
         }
 
-        if (value[1].len == 6
-            && ngx_strncmp(value[1].data, "openai", 6) == 0)
-        {
-            ch->provider = NGX_HTTP_AIGW_OPENAI;
-            return NGX_CONF_OK;
+        for (n = 0; ngx_http_aigw_providers[n].len; n++) {
+            if (value[1].len == ngx_http_aigw_providers[n].len
+                && ngx_strncmp(value[1].data, ngx_http_aigw_providers[n].data,
+                               value[1].len)
+                   == 0)
+            {
+                ch->provider = n;
+                return NGX_CONF_OK;
+            }
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unsupported provider \"%V\": this version "
-                           "supports \"openai\" (OpenAI-compatible APIs)",
+                           "unsupported provider \"%V\": expected "
+                           "\"openai\" (and OpenAI-compatible APIs), "
+                           "\"azure\", \"anthropic\" or \"gemini\"",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_aigw_is("api_version") && n == 2) {
+        if (ngx_http_aigw_safe_token(&value[1]) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid api_version \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        ch->api_version = value[1];
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_aigw_is("deployment") && n == 2) {
+        if (!aigw_path_segment_valid(value[1].data, value[1].len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid deployment \"%V\": use letters, "
+                               "digits, '.', '_' and '-'", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        ch->deployment = value[1];
+        return NGX_CONF_OK;
     }
 
     if (ngx_http_aigw_is("endpoint") && n == 2) {
@@ -262,8 +329,8 @@ ngx_http_aigw_channel_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "unknown or malformed channel directive \"%V\" "
-                       "(expected provider, endpoint, host, key, key_env "
-                       "or header)", &value[0]);
+                       "(expected provider, endpoint, host, key, key_env, "
+                       "header, api_version or deployment)", &value[0]);
 
     return NGX_CONF_ERROR;
 
@@ -637,47 +704,111 @@ ngx_http_aigw_find_route(ngx_array_t *routes, u_char *model, size_t len)
 }
 
 
+/* not disabled, not taken out, not tried yet by this request */
+
+static ngx_uint_t
+ngx_http_aigw_select_usable(ngx_http_aigw_channel_t *ch,
+    ngx_http_aigw_channel_t **exclude, ngx_uint_t nexclude)
+{
+    ngx_uint_t  i;
+
+    if (ch->disabled || ngx_http_aigw_channel_out(ch)) {
+        return 0;
+    }
+
+    for (i = 0; i < nexclude; i++) {
+        if (exclude[i] == ch) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /*
  * The highest priority tier with a usable channel, weighted at random
- * inside it.  Returns NULL when no channel can serve.
+ * inside it.  Channels in exclude (already tried) are never returned, and
+ * a channel whose circuit breaker is open is skipped like a disabled one;
+ * once its cool-down is over it takes part again, and the request that
+ * picks it is its probe.  Returns NULL when no channel can serve, with
+ * *all_open set when there were usable channels but every one was open.
  */
 
 ngx_http_aigw_target_t *
-ngx_http_aigw_select(ngx_http_aigw_route_t *route)
+ngx_http_aigw_select(ngx_http_aigw_route_t *route,
+    ngx_http_aigw_channel_t **exclude, ngx_uint_t nexclude,
+    ngx_uint_t *all_open)
 {
     ngx_int_t                tier;
-    ngx_uint_t               i, j, total, pick;
+    ngx_uint_t               i, j, end, total, pick, tries, usable;
     ngx_http_aigw_target_t  *t;
 
     t = route->targets.elts;
+    usable = 0;
 
-    for (i = 0; i < route->targets.nelts; /* void */) {
+    for (i = 0; i < route->targets.nelts; i = end) {
         tier = t[i].priority;
-        total = 0;
 
-        for (j = i; j < route->targets.nelts && t[j].priority == tier; j++) {
-            if (!t[j].channel->disabled) {
-                total += t[j].weight;
-            }
+        for (end = i;
+             end < route->targets.nelts && t[end].priority == tier;
+             end++)
+        {
+            usable += ngx_http_aigw_select_usable(t[end].channel, exclude,
+                                                  nexclude);
         }
 
-        if (total) {
+        /*
+         * Readiness is checked without taking a probe; only the channel
+         * picked asks its breaker for the request.  It refuses when
+         * another worker took the probe just now: pick again, a few times.
+         */
+
+        for (tries = 0; tries < 4; tries++) {
+            total = 0;
+
+            for (j = i; j < end; j++) {
+                if (ngx_http_aigw_select_usable(t[j].channel, exclude,
+                                                nexclude)
+                    && ngx_http_aigw_breaker_ready(t[j].channel))
+                {
+                    total += t[j].weight;
+                }
+            }
+
+            if (total == 0) {
+                break;
+            }
+
             pick = (ngx_uint_t) ngx_random() % total;
 
-            for ( /* void */ ; i < j; i++) {
-                if (t[i].channel->disabled) {
+            for (j = i; j < end; j++) {
+                if (!ngx_http_aigw_select_usable(t[j].channel, exclude,
+                                                 nexclude)
+                    || !ngx_http_aigw_breaker_ready(t[j].channel))
+                {
                     continue;
                 }
 
-                if (pick < t[i].weight) {
-                    return &t[i];
+                if (pick < t[j].weight) {
+                    break;
                 }
 
-                pick -= t[i].weight;
+                pick -= t[j].weight;
+            }
+
+            if (j < end && ngx_http_aigw_breaker_allow(t[j].channel)) {
+                if (all_open) {
+                    *all_open = 0;
+                }
+
+                return &t[j];
             }
         }
+    }
 
-        i = j;
+    if (all_open) {
+        *all_open = (usable != 0);
     }
 
     return NULL;

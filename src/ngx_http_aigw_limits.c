@@ -108,7 +108,7 @@ ngx_http_aigw_limits_admit(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    switch (ctx->endpoint) {
+    switch (ctx->api) {
     case NGX_HTTP_AIGW_CHAT:
         prompt = aigw_tokens_estimate(body->data, body->len,
                                       AIGW_TOKENS_CHAT);

@@ -19,6 +19,15 @@ static ngx_int_t ngx_http_aigw_strip_credentials(ngx_http_request_t *r,
 static void ngx_http_aigw_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_aigw_process(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx);
+static ngx_int_t ngx_http_aigw_from_anthropic(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, ngx_str_t *body);
+static ngx_int_t ngx_http_aigw_adapt(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, aigw_json_member_t *m,
+    const aigw_body_rewrite_t *rw);
+static ngx_table_elt_t *ngx_http_aigw_add_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value, char *prefix);
+static ngx_uint_t ngx_http_aigw_has_header(ngx_http_request_t *r,
+    char *lowcase);
 static ngx_int_t ngx_http_aigw_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_aigw_check_fields(ngx_http_request_t *r,
@@ -30,6 +39,20 @@ static ngx_int_t ngx_http_aigw_upstream(ngx_http_request_t *r,
 static ngx_int_t ngx_http_aigw_passthrough_request(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_loc_conf_t *alcf);
 static ngx_int_t ngx_http_aigw_models_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_aigw_count_tokens_handler(ngx_http_request_t *r);
+
+
+/* the OpenAI calls each provider's adapter can make */
+static ngx_uint_t  ngx_http_aigw_provider_apis[] = {
+    NGX_HTTP_AIGW_CHAT|NGX_HTTP_AIGW_COMPLETIONS|NGX_HTTP_AIGW_EMBEDDINGS,
+    NGX_HTTP_AIGW_CHAT|NGX_HTTP_AIGW_COMPLETIONS|NGX_HTTP_AIGW_EMBEDDINGS,
+    NGX_HTTP_AIGW_CHAT,
+    NGX_HTTP_AIGW_CHAT|NGX_HTTP_AIGW_EMBEDDINGS
+};
+
+
+static ngx_str_t  ngx_http_aigw_anthropic_version =
+    ngx_string(AIGW_ANTHROPIC_VERSION);
 
 
 static const char  *ngx_http_aigw_type_names[] = {
@@ -51,6 +74,10 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigw_module);
 
+    if (alcf->stage && r == r->main) {
+        return ngx_http_aigw_failover_stage(r, alcf);
+    }
+
     if (!alcf->enable || r != r->main) {
         return NGX_DECLINED;
     }
@@ -58,7 +85,27 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
     ctx = ngx_http_aigw_get_ctx(r);
 
     if (ctx) {
-        return ctx->waiting ? NGX_DONE : ctx->rc;
+        if (ctx->waiting) {
+            return NGX_DONE;
+        }
+
+        if (ctx->key_resume) {
+            /* the key store answered: authenticate again, then go on */
+            ctx->key_resume = 0;
+
+            if (ctx->endpoint == NGX_HTTP_AIGW_PASSTHROUGH) {
+                return ngx_http_aigw_passthrough_request(r, ctx, alcf);
+            }
+
+            goto auth;
+        }
+
+        if (ctx->goto_try && ctx->rc == NGX_DECLINED) {
+            ctx->goto_try = 0;
+            return ngx_http_aigw_goto_try(r);
+        }
+
+        return ctx->rc;
     }
 
     ctx = ngx_http_aigw_create_ctx(r);
@@ -68,12 +115,20 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
 
     ctx->endpoint = ngx_http_aigw_endpoint(r);
 
+    /* Anthropic-format requests go through the chat path, translated */
+    ctx->api = ngx_http_aigw_anthropic_client(ctx) ? NGX_HTTP_AIGW_CHAT
+                                                   : ctx->endpoint;
+
     if (ctx->endpoint == 0 && alcf->passthrough) {
         return ngx_http_aigw_passthrough_request(r, ctx, alcf);
     }
 
-    if (ctx->endpoint == 0 || !(ctx->endpoint & alcf->endpoints)) {
+    if (ctx->endpoint == 0
+        || !((ctx->endpoint == NGX_HTTP_AIGW_COUNT_TOKENS
+              ? NGX_HTTP_AIGW_MESSAGES : ctx->endpoint) & alcf->endpoints))
+    {
         ctx->endpoint = 0;
+        ctx->api = 0;
         return ngx_http_aigw_error(r, ctx, NGX_HTTP_NOT_FOUND,
                                    "invalid_request_error", "unknown_url",
                                    NULL, "Unknown request URL: %V %V.",
@@ -107,6 +162,8 @@ ngx_http_aigw_handler(ngx_http_request_t *r)
                                    "use %V.", &r->method_name, &r->uri,
                                    &h->value);
     }
+
+auth:
 
     rc = ngx_http_aigw_auth(r, ctx, alcf);
     if (rc != NGX_OK) {
@@ -146,6 +203,14 @@ ngx_http_aigw_endpoint(ngx_http_request_t *r)
      && ngx_strncmp(uri->data + uri->len - (sizeof(s) - 1), s,                \
                     sizeof(s) - 1) == 0)
 
+    if (ngx_http_aigw_ends_with("/messages")) {
+        return NGX_HTTP_AIGW_MESSAGES;
+    }
+
+    if (ngx_http_aigw_ends_with("/messages/count_tokens")) {
+        return NGX_HTTP_AIGW_COUNT_TOKENS;
+    }
+
     if (ngx_http_aigw_ends_with("/chat/completions")) {
         return NGX_HTTP_AIGW_CHAT;
     }
@@ -180,6 +245,7 @@ ngx_http_aigw_auth(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     u_char                     *p;
     int                         family;
     u_char                      hash[AIGW_SHA256_LEN];
+    ngx_int_t                   rc;
     ngx_str_t                   token;
     const u_char               *addr;
     const aigw_key_t           *key;
@@ -188,6 +254,14 @@ ngx_http_aigw_auth(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     struct sockaddr_in6        *sin6;
 #endif
     ngx_http_aigw_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigw_module);
+
+    if (ctx->key_wait) {
+        /* the key store answered; the credentials are already stripped */
+        key = NULL;
+        goto store;
+    }
 
     if (ngx_http_aigw_strip_credentials(r, &token) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -215,9 +289,29 @@ ngx_http_aigw_auth(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
                                    "header.");
     }
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigw_module);
-
     key = amcf->keyset ? aigw_keys_find(amcf->keyset, hash) : NULL;
+
+    if (key == NULL && amcf->keystore) {
+
+        /* a run-time key: cached, or asked of the store without blocking */
+
+    store:
+
+        rc = ngx_http_aigw_keystore_find(r, ctx, hash, &key);
+
+        if (rc == NGX_AGAIN) {
+            ctx->waiting = 1;
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "api_error", "store_unavailable",
+                                       NULL, "The gateway cannot check this "
+                                       "API key right now; try again "
+                                       "later.");
+        }
+    }
 
     if (key == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -448,11 +542,9 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     size_t                     n, i;
     ssize_t                    len;
     ngx_int_t                  rc;
-    ngx_str_t                  body, dup;
-    aigw_json_error_t          err;
+    ngx_str_t                  body;
+    ngx_uint_t                 all_open;
     aigw_json_member_t        *model, *mt;
-    aigw_body_result_t         res;
-    aigw_body_rewrite_t        rw;
     ngx_http_aigw_route_t     *route;
     ngx_http_aigw_target_t    *target;
     ngx_http_aigw_loc_conf_t  *alcf;
@@ -467,56 +559,35 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         return rc;
     }
 
-    switch (aigw_json_parse_object(body.data, body.len, m,
-                                   NGX_HTTP_AIGW_MAX_MEMBERS, &n,
-                                   NGX_HTTP_AIGW_MAX_DEPTH, &err))
-    {
-    case AIGW_JSON_OK:
-        break;
+    rc = ngx_http_aigw_scan(r, ctx, &body, m, &n);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    case AIGW_JSON_DUPLICATE:
+    if (ctx->endpoint == NGX_HTTP_AIGW_COUNT_TOKENS) {
 
-        /* name the key as the client meant it: "mod\u0065l" is "model" */
+        /*
+         * Claude Code asks for the size of a conversation: the gateway's
+         * own estimate answers, no channel is involved
+         */
 
-        dup.data = ngx_pnalloc(r->pool, err.key_len + 1);
-        if (dup.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->prompt_estimate = aigw_tokens_estimate(body.data, body.len,
+                                                    AIGW_TOKENS_CHAT);
+        r->content_handler = ngx_http_aigw_count_tokens_handler;
+
+        return NGX_DECLINED;
+    }
+
+    if (ctx->endpoint == NGX_HTTP_AIGW_MESSAGES) {
+        rc = ngx_http_aigw_from_anthropic(r, ctx, &body);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
-        len = aigw_json_unescape((u_char *) err.key, err.key_len, dup.data);
-        dup.len = (len < 0) ? 0 : (size_t) len;
-
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "duplicate_key",
-                                   &dup, "The request body has the key "
-                                   "'%V' more than once.", &dup);
-
-    case AIGW_JSON_NOT_OBJECT:
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_json",
-                                   NULL, "The request body must be a JSON "
-                                   "object.");
-
-    case AIGW_JSON_TOO_DEEP:
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_json",
-                                   NULL, "The request body is nested too "
-                                   "deeply (the limit is %d levels).",
-                                   NGX_HTTP_AIGW_MAX_DEPTH);
-
-    case AIGW_JSON_TOO_MANY:
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_json",
-                                   NULL, "The request body has too many "
-                                   "top-level fields (the limit is %d).",
-                                   NGX_HTTP_AIGW_MAX_MEMBERS);
-
-    default:
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_json",
-                                   NULL, "We could not parse the JSON body "
-                                   "of your request: %s at byte %uz.",
-                                   err.msg, err.offset);
+        rc = ngx_http_aigw_scan(r, ctx, &body, m, &n);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     model = aigw_json_find(m, n, "model", 5);
@@ -615,26 +686,99 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
                                    "served here.", &ctx->model);
     }
 
-    target = ngx_http_aigw_select(route);
+    target = ngx_http_aigw_select(route, NULL, 0, &all_open);
     if (target == NULL) {
+        if (all_open) {
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "api_error", "channels_unavailable",
+                                       NULL, "Every channel of the model "
+                                       "'%V' is failing; try again later.",
+                                       &ctx->model);
+        }
+
         return ngx_http_aigw_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                    "api_error", "no_channel_available", NULL,
                                    "No channel is available for the model "
                                    "'%V'.", &ctx->model);
     }
 
+    ctx->alcf = alcf;
+    ctx->route = route;
+    ctx->oai_body = body;
+    ctx->tried[0] = target->channel;
+    ctx->ntried = 1;
+
+    rc = ngx_http_aigw_prepare(r, ctx, target, m, n);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_aigw_limits_admit(r, ctx, &body);
+
+    if (rc == NGX_AGAIN) {
+        /* the store answers later and resumes the phases */
+        return NGX_DONE;
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_aigw_finish(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The request for one channel: the model renamed, the location's rules,
+ * and the provider's own body.  Run again for each failover attempt.
+ */
+
+ngx_int_t
+ngx_http_aigw_prepare(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_http_aigw_target_t *target, aigw_json_member_t *m, size_t n)
+{
+    ngx_int_t            rc;
+    ngx_str_t            dup;
+    aigw_body_result_t   res;
+    aigw_body_rewrite_t  rw;
+
     ctx->channel = target->channel;
     ctx->upstream_model = target->model.len ? target->model : ctx->model;
 
+    if (!(ngx_http_aigw_provider_apis[ctx->channel->provider] & ctx->api)) {
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error",
+                                   "unsupported_endpoint", NULL,
+                                   "The model '%V' is served by a %V "
+                                   "channel, which does not offer %V.",
+                                   &ctx->model,
+                                   &ngx_http_aigw_providers[
+                                       ctx->channel->provider],
+                                   &r->uri);
+    }
+
     rw.model = ctx->upstream_model.data;
     rw.model_len = ctx->upstream_model.len;
-    rw.rules = alcf->rules ? alcf->rules->elts : NULL;
-    rw.nrules = alcf->rules ? alcf->rules->nelts : 0;
-    rw.include_usage = alcf->include_usage
-                       && ctx->endpoint != NGX_HTTP_AIGW_EMBEDDINGS;
+    rw.rules = ctx->alcf->rules ? ctx->alcf->rules->elts : NULL;
+    rw.nrules = ctx->alcf->rules ? ctx->alcf->rules->nelts : 0;
 
-    switch (aigw_body_build(body.data, body.len, m, n, &rw,
-                            ngx_http_aigw_pool_alloc, r->pool, &res))
+    /*
+     * translated streams always carry usage; asking for it here tells
+     * whether the client did (adapters drop stream_options)
+     */
+    rw.include_usage = ctx->api != NGX_HTTP_AIGW_EMBEDDINGS
+                       && (ctx->alcf->include_usage
+                           || (target->channel->provider
+                               != NGX_HTTP_AIGW_OPENAI
+                               && target->channel->provider
+                                  != NGX_HTTP_AIGW_AZURE));
+
+    switch (aigw_body_build(ctx->oai_body.data, ctx->oai_body.len, m, n,
+                            &rw, ngx_http_aigw_pool_alloc, r->pool, &res))
     {
     case 0:
         break;
@@ -658,22 +802,272 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ctx->body.data = res.body;
     ctx->body.len = res.len;
 
-    rc = ngx_http_aigw_limits_admit(r, ctx, &body);
-
-    if (rc == NGX_AGAIN) {
-        /* the store answers later and resumes the phases */
-        return NGX_DONE;
+    if (ctx->channel->provider != NGX_HTTP_AIGW_OPENAI) {
+        rc = ngx_http_aigw_adapt(r, ctx, m, &rw);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
-    if (rc != NGX_DECLINED) {
-        return rc;
+    return NGX_OK;
+}
+
+
+/* Validates the body and records its top-level members. */
+
+ngx_int_t
+ngx_http_aigw_scan(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_str_t *body, aigw_json_member_t *m, size_t *n)
+{
+    ssize_t            len;
+    ngx_str_t          dup;
+    aigw_json_error_t  err;
+
+    switch (aigw_json_parse_object(body->data, body->len, m,
+                                   NGX_HTTP_AIGW_MAX_MEMBERS, n,
+                                   NGX_HTTP_AIGW_MAX_DEPTH, &err))
+    {
+    case AIGW_JSON_OK:
+        break;
+
+    case AIGW_JSON_DUPLICATE:
+
+        /* name the key as the client meant it: "mod\u0065l" is "model" */
+
+        dup.data = ngx_pnalloc(r->pool, err.key_len + 1);
+        if (dup.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = aigw_json_unescape((u_char *) err.key, err.key_len, dup.data);
+        dup.len = (len < 0) ? 0 : (size_t) len;
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "duplicate_key",
+                                   &dup, "The request body has the key "
+                                   "'%V' more than once.", &dup);
+
+    case AIGW_JSON_NOT_OBJECT:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "The request body must be a JSON "
+                                   "object.");
+
+    case AIGW_JSON_TOO_DEEP:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "The request body is nested too "
+                                   "deeply (the limit is %d levels).",
+                                   NGX_HTTP_AIGW_MAX_DEPTH);
+
+    case AIGW_JSON_TOO_MANY:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "The request body has too many "
+                                   "top-level fields (the limit is %d).",
+                                   NGX_HTTP_AIGW_MAX_MEMBERS);
+
+    default:
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_json",
+                                   NULL, "We could not parse the JSON body "
+                                   "of your request: %s at byte %uz.",
+                                   err.msg, err.offset);
     }
 
-    if (ngx_http_aigw_finish(r, ctx) != NGX_OK) {
+    return NGX_OK;
+}
+
+
+/*
+ * An Anthropic-format request becomes an OpenAI chat body; the original is
+ * kept for channels that speak Anthropic themselves.
+ */
+
+static ngx_int_t
+ngx_http_aigw_from_anthropic(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    int                    stream;
+    ngx_str_t              param;
+    aigw_buf_t             out;
+    aigw_adapter_error_t   err;
+
+    ctx->client_body = *body;
+
+    aigw_buf_init(&out, ngx_http_aigw_pool_alloc, r->pool, 0);
+
+    switch (aigw_anthropic_in_request(body->data, body->len, &out, &stream,
+                                      &err))
+    {
+    case AIGW_ADAPTER_OK:
+        break;
+
+    case AIGW_ADAPTER_INVALID:
+        param.data = (u_char *) err.param;
+        param.len = ngx_strlen(err.param);
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_value",
+                                   param.len ? &param : NULL, "%s",
+                                   err.message);
+
+    default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_DECLINED;
+    body->data = out.data;
+    body->len = out.len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The channel's provider is not OpenAI: check what goes into its URL and
+ * translate the OpenAI body into the provider's.  An Anthropic-format
+ * request to an Anthropic channel keeps its own body: only the model and
+ * the location's rules change.
+ */
+
+static ngx_int_t
+ngx_http_aigw_adapt(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    aigw_json_member_t *m, const aigw_body_rewrite_t *rw)
+{
+    int                        rc, stream, base64;
+    size_t                     n;
+    ngx_str_t                  param, *name;
+    aigw_buf_t                 out;
+    aigw_body_result_t         res;
+    aigw_adapter_req_t         req;
+    aigw_body_rewrite_t        prw;
+    aigw_adapter_error_t       err;
+    ngx_http_aigw_channel_t   *ch;
+    ngx_http_aigw_loc_conf_t  *alcf;
+
+    ch = ctx->channel;
+
+    if (ch->provider == NGX_HTTP_AIGW_AZURE) {
+        if (ngx_http_aigw_azure_v1(ch)) {
+            return NGX_OK;
+        }
+
+        name = ch->deployment.len ? &ch->deployment : &ctx->upstream_model;
+        goto segment;
+    }
+
+    ctx->drop_usage = 0;
+
+    if (ch->provider == NGX_HTTP_AIGW_GEMINI) {
+        name = &ctx->upstream_model;
+
+        if (!aigw_path_segment_valid(name->data, name->len)) {
+            goto invalid_name;
+        }
+    }
+
+    if (ch->provider == NGX_HTTP_AIGW_ANTHROPIC
+        && ctx->endpoint == NGX_HTTP_AIGW_MESSAGES)
+    {
+        rc = ngx_http_aigw_scan(r, ctx, &ctx->client_body, m, &n);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        prw = *rw;
+        prw.include_usage = 0;
+
+        switch (aigw_body_build(ctx->client_body.data, ctx->client_body.len,
+                                m, n, &prw, ngx_http_aigw_pool_alloc,
+                                r->pool, &res))
+        {
+        case 0:
+            break;
+
+        case -1:
+            param.data = (u_char *) res.param;
+            param.len = res.param_len;
+
+            return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_type", &param,
+                                       "Invalid type for '%V': %s.", &param,
+                                       res.error);
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->native = 1;
+        ctx->body.data = res.body;
+        ctx->body.len = res.len;
+
+        return NGX_OK;
+    }
+
+    alcf = ctx->alcf;
+
+    req.model = ctx->upstream_model.data;
+    req.model_len = ctx->upstream_model.len;
+    req.default_max_tokens = alcf->default_max_tokens;
+
+    aigw_buf_init(&out, ngx_http_aigw_pool_alloc, r->pool, 0);
+
+    if (ch->provider == NGX_HTTP_AIGW_ANTHROPIC) {
+        rc = aigw_anthropic_request(ctx->body.data, ctx->body.len, &req, &out,
+                                    &stream, &err);
+
+    } else if (ctx->api == NGX_HTTP_AIGW_EMBEDDINGS) {
+
+        /* Gemini counts no tokens for embeddings: the estimate stands in */
+        ctx->prompt_estimate = aigw_tokens_estimate(ctx->body.data,
+                                                    ctx->body.len,
+                                                    AIGW_TOKENS_EMBEDDINGS);
+
+        rc = aigw_gemini_embed_request(ctx->body.data, ctx->body.len, &req,
+                                       &out, &base64, &err);
+        ctx->base64 = base64;
+
+    } else {
+        rc = aigw_gemini_request(ctx->body.data, ctx->body.len, &req, &out,
+                                 &stream, &err);
+    }
+
+    switch (rc) {
+
+    case AIGW_ADAPTER_OK:
+        ctx->body.data = out.data;
+        ctx->body.len = out.len;
+        ctx->adapted = 1;
+        return NGX_OK;
+
+    case AIGW_ADAPTER_INVALID:
+        param.data = (u_char *) err.param;
+        param.len = ngx_strlen(err.param);
+
+        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_value",
+                                   param.len ? &param : NULL, "%s",
+                                   err.message);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+segment:
+
+    if (aigw_path_segment_valid(name->data, name->len)) {
+        return NGX_OK;
+    }
+
+invalid_name:
+
+    return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                               "invalid_request_error", "invalid_value",
+                               ngx_http_aigw_param("model"),
+                               "The model '%V' cannot name a %V model in a "
+                               "URL: use letters, digits, '.', '_' and '-'.",
+                               name, &ngx_http_aigw_providers[ch->provider]);
 }
 
 
@@ -686,7 +1080,16 @@ ngx_http_aigw_finish(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    return ngx_http_aigw_upstream(r, ctx, NULL);
+    if (ngx_http_aigw_upstream(r, ctx, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_aigw_first_byte_timer(r, ctx);
+
+    /* with another channel to fail over to, the attempt goes @aigw_try */
+    ctx->goto_try = ngx_http_aigw_failover_more(ctx);
+
+    return NGX_OK;
 }
 
 
@@ -775,7 +1178,7 @@ ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         ngx_string("n")
     };
 
-    switch (ctx->endpoint) {
+    switch (ctx->api) {
 
     case NGX_HTTP_AIGW_CHAT:
         ngx_str_set(&name, "messages");
@@ -917,14 +1320,33 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ngx_str_t *uri)
 {
     u_char                   *p;
-    ngx_str_t                 path, *key;
-    ngx_uint_t                i;
+    size_t                    len;
+    ngx_str_t                 path, suffix, *key, *model;
+    ngx_uint_t                i, version;
     ngx_table_elt_t          *h, *eh;
     ngx_http_aigw_channel_t  *ch;
 
     ch = ctx->channel;
 
-    switch (ctx->endpoint) {
+    ngx_str_null(&suffix);
+    model = NULL;
+
+    /*
+     * the headers added for a channel go after the client's: a failover
+     * attempt cuts the list back before adding its own
+     */
+
+    if (ctx->hpart == NULL) {
+        ctx->hpart = r->headers_in.headers.last;
+        ctx->hnelts = ctx->hpart->nelts;
+
+    } else {
+        ctx->hpart->nelts = ctx->hnelts;
+        ctx->hpart->next = NULL;
+        r->headers_in.headers.last = ctx->hpart;
+    }
+
+    switch (ctx->api) {
     case NGX_HTTP_AIGW_CHAT:
         ngx_str_set(&path, "/chat/completions");
         break;
@@ -939,38 +1361,102 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         break;
     }
 
-    ctx->upstream_url.len = ch->url.len + ch->base_path.len + path.len;
-    ctx->upstream_url.data = ngx_pnalloc(r->pool, ctx->upstream_url.len);
+    if (uri == NULL) {
+        switch (ch->provider) {
+
+        case NGX_HTTP_AIGW_AZURE:
+            if (ngx_http_aigw_azure_v1(ch)) {
+                ngx_str_set(&suffix, "/openai/v1");
+                break;
+            }
+
+            /* "/openai/deployments/<name>" path "?api-version=" version */
+            model = ch->deployment.len ? &ch->deployment
+                                       : &ctx->upstream_model;
+            ngx_str_set(&suffix, "/openai/deployments/");
+            break;
+
+        case NGX_HTTP_AIGW_ANTHROPIC:
+            ngx_str_set(&path, "/messages");
+            break;
+
+        case NGX_HTTP_AIGW_GEMINI:
+            model = &ctx->upstream_model;
+            ngx_str_set(&suffix, "/models/");
+
+            if (ctx->api == NGX_HTTP_AIGW_EMBEDDINGS) {
+                ngx_str_set(&path, ":batchEmbedContents");
+
+            } else if (ctx->stream) {
+                ngx_str_set(&path, ":streamGenerateContent?alt=sse");
+
+            } else {
+                ngx_str_set(&path, ":generateContent");
+            }
+
+            break;
+        }
+    }
+
+    /* model names were checked by aigw_path_segment_valid() */
+
+    len = ch->url.len + ch->base_path.len + suffix.len + path.len
+          + (model ? model->len : 0);
+
+    version = (ch->provider == NGX_HTTP_AIGW_AZURE && model != NULL);
+
+    if (version) {
+        len += sizeof("?api-version=") - 1 + ch->api_version.len;
+    }
+
+    ctx->upstream_url.data = ngx_pnalloc(r->pool, len);
     if (ctx->upstream_url.data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(ctx->upstream_url.data, ch->url.data, ch->url.len);
     p = ngx_cpymem(p, ch->base_path.data, ch->base_path.len);
-    ngx_memcpy(p, path.data, path.len);
+    p = ngx_cpymem(p, suffix.data, suffix.len);
 
+    if (model) {
+        p = ngx_cpymem(p, model->data, model->len);
+    }
+
+    p = ngx_cpymem(p, path.data, path.len);
+
+    if (version) {
+        p = ngx_cpymem(p, "?api-version=", sizeof("?api-version=") - 1);
+        p = ngx_cpymem(p, ch->api_version.data, ch->api_version.len);
+    }
+
+    ctx->upstream_url.len = p - ctx->upstream_url.data;
     ctx->upstream_host = ch->host;
 
     key = ngx_http_aigw_next_key(ch);
 
     if (key) {
-        h = ngx_list_push(&r->headers_in.headers);
+        switch (ch->provider) {
+
+        case NGX_HTTP_AIGW_AZURE:
+            h = ngx_http_aigw_add_header(r, "api-key", key, NULL);
+            break;
+
+        case NGX_HTTP_AIGW_ANTHROPIC:
+            h = ngx_http_aigw_add_header(r, "x-api-key", key, NULL);
+            break;
+
+        case NGX_HTTP_AIGW_GEMINI:
+            h = ngx_http_aigw_add_header(r, "x-goog-api-key", key, NULL);
+            break;
+
+        default:
+            h = ngx_http_aigw_add_header(r, "Authorization", key, "Bearer ");
+            break;
+        }
+
         if (h == NULL) {
             return NGX_ERROR;
         }
-
-        ngx_str_set(&h->key, "Authorization");
-        h->lowcase_key = (u_char *) "authorization";
-        h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
-
-        h->value.len = sizeof("Bearer ") - 1 + key->len;
-        h->value.data = ngx_pnalloc(r->pool, h->value.len);
-        if (h->value.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_cpymem(h->value.data, "Bearer ", sizeof("Bearer ") - 1);
-        ngx_memcpy(p, key->data, key->len);
     }
 
     eh = ch->headers->elts;
@@ -984,7 +1470,90 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         *h = eh[i];
     }
 
+    if (ch->provider == NGX_HTTP_AIGW_ANTHROPIC && uri == NULL
+        && !ngx_http_aigw_has_header(r, "anthropic-version"))
+    {
+        h = ngx_http_aigw_add_header(r, "anthropic-version",
+                                     &ngx_http_aigw_anthropic_version, NULL);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_aigw_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value,
+    char *prefix)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NULL;
+    }
+
+    ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
+    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+
+    len = prefix ? ngx_strlen(prefix) : 0;
+
+    h->value.len = len + value->len;
+    h->value.data = ngx_pnalloc(r->pool, h->value.len);
+    if (h->value.data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(h->value.data, prefix, len);
+    ngx_memcpy(p, value->data, value->len);
+
+    return h;
+}
+
+
+/* a header of the client's, or of the channel's (added just before) */
+
+static ngx_uint_t
+ngx_http_aigw_has_header(ngx_http_request_t *r, char *lowcase)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(lowcase);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) lowcase, len) == 0)
+        {
+            return 1;
+        }
+    }
 }
 
 
@@ -1009,6 +1578,7 @@ ngx_http_aigw_passthrough_request(ngx_http_request_t *r,
     ngx_http_core_loc_conf_t  *clcf;
 
     ctx->endpoint = NGX_HTTP_AIGW_PASSTHROUGH;
+    ctx->api = NGX_HTTP_AIGW_PASSTHROUGH;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -1261,11 +1831,61 @@ ngx_http_aigw_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ctx->err_type = type;
     ctx->err_code = code;
 
-    if (param) {
-        ctx->err_param = *param;
+    if (param && param->len) {
+
+        /* the name may live on the caller's stack (an adapter's error) */
+
+        ctx->err_param.data = ngx_pnalloc(r->pool, param->len);
+        if (ctx->err_param.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->err_param.data, param->data, param->len);
+        ctx->err_param.len = param->len;
     }
 
     ctx->rc = status;
 
     return status;
+}
+
+
+/* POST .../messages/count_tokens: {"input_tokens":N}, an estimate */
+
+static ngx_int_t
+ngx_http_aigw_count_tokens_handler(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_buf_t            *b;
+    ngx_chain_t           out;
+    ngx_http_aigw_ctx_t  *ctx;
+
+    ctx = ngx_http_aigw_get_ctx(r);
+
+    b = ngx_create_temp_buf(r->pool, sizeof("{\"input_tokens\":}\n")
+                                     + NGX_INT64_LEN);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_sprintf(b->last, "{\"input_tokens\":%L}\n",
+                          ctx->prompt_estimate);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }

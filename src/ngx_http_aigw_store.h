@@ -136,4 +136,68 @@ void ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
 void ngx_http_aigw_redis_cancel(ngx_http_aigw_admission_t *a);
 
 
+/*
+ * The store's Redis connection, lent to other users (the usage stream):
+ * the same per-worker async connection, reconnect and watchdog, either the
+ * store's own or one more without the scripts.
+ *
+ * ngx_http_aigw_redis_create() makes a connection without the scripts;
+ * "directive" starts its configuration errors.  ngx_http_aigw_redis_param()
+ * takes one of server=, password=, db=, timeout=, connect_timeout=, queue=
+ * (NGX_OK), logs a bad value (NGX_ERROR), or leaves the parameter to the
+ * caller (NGX_DECLINED); ngx_http_aigw_redis_param_error() names a bad
+ * parameter without its value (it may be a password).
+ *
+ * ngx_http_aigw_redis_start() and _stop() are for init_process and
+ * exit_process; the store's connection is started by the store.
+ *
+ * ngx_http_aigw_redis_fire() sends a command whose reply nobody waits for:
+ * NGX_OK (sent), NGX_DECLINED (the connection is not ready), NGX_BUSY
+ * ("max" fired commands are unanswered) or NGX_ERROR.  The arguments are
+ * copied at once.  Error replies are logged with "what", a static string,
+ * at most once a minute.  Fired commands do not count against the queue
+ * of admissions and settlements.
+ */
+
+ngx_http_aigw_redis_t *ngx_http_aigw_redis_create(ngx_conf_t *cf,
+    const char *directive);
+ngx_int_t ngx_http_aigw_redis_param(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
+    ngx_str_t *value);
+void ngx_http_aigw_redis_param_error(ngx_conf_t *cf, const char *directive,
+    ngx_str_t *value);
+ngx_int_t ngx_http_aigw_redis_start(ngx_cycle_t *cycle,
+    ngx_http_aigw_redis_t *rd);
+void ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd);
+ngx_str_t *ngx_http_aigw_redis_name(ngx_http_aigw_redis_t *rd);
+ngx_int_t ngx_http_aigw_redis_fire(ngx_http_aigw_redis_t *rd, ngx_uint_t max,
+    const char *what, int argc, const char **argv, const size_t *argvlen);
+
+/*
+ * Commands with a reply (the admin API, run-time keys): the handler gets
+ * the redisReply (or NULL: error, timeout, lost link) once, later, from the
+ * event loop; never after ngx_http_aigw_redis_query_cancel(token).  NULL:
+ * not sent (the connection is not ready or the queue is full).  timeout 0:
+ * the connection's "timeout=".
+ */
+
+typedef void (*ngx_http_aigw_redis_result_pt)(void *data, void *reply);
+
+void *ngx_http_aigw_redis_query(ngx_http_aigw_redis_t *rd, ngx_msec_t timeout,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_aigw_redis_result_pt handler, void *data);
+void ngx_http_aigw_redis_query_cancel(void *token);
+ngx_str_t *ngx_http_aigw_redis_prefix(ngx_http_aigw_redis_t *rd);
+
+
+/*
+ * The spend counted for a subject ("k:<name>", "t:<name>") in the shm
+ * store: its budget period id and spend (0, 0 if none), and forgetting it
+ * when a run-time key or tenant is deleted.
+ */
+
+void ngx_http_aigw_shm_spend(ngx_http_aigw_store_conf_t *sc, ngx_str_t *id,
+    int64_t *period, int64_t *spend);
+void ngx_http_aigw_shm_forget(ngx_http_aigw_store_conf_t *sc, ngx_str_t *id);
+
+
 #endif /* _NGX_HTTP_AIGW_STORE_H_INCLUDED_ */

@@ -16,6 +16,11 @@
  *   - pending callbacks run with a NULL reply when the context is freed, and
  *     a reply may come after its request is gone: every admission carries a
  *     heap token that only the reply callback frees.
+ *
+ * The connection itself (configuration, connect, reconnect, watchdog) is
+ * also lent to other users through a small internal API (store.h): a
+ * connection without the scripts, and fire-and-forget commands, which the
+ * usage stream (ngx_http_aigw_usage_stream.c) writes with.
  */
 
 #include "ngx_http_aigw_module.h"
@@ -49,10 +54,17 @@
 #define NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT  5
 #define NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE 6
 #define NGX_HTTP_AIGW_REDIS_PING          7
+#define NGX_HTTP_AIGW_REDIS_READY         8    /* the last setup step of a
+                                                  connection without the
+                                                  scripts */
+
+#define NGX_HTTP_AIGW_REDIS_FIRE_LOG      60   /* s between two reports of
+                                                  failed fired commands */
 
 
 struct ngx_http_aigw_redis_s {
     /* configuration */
+    const char                 *directive;    /* for configuration errors */
     ngx_str_t                   server;       /* as configured, for logs */
     char                       *host;         /* without brackets */
     int                         port;
@@ -75,6 +87,9 @@ struct ngx_http_aigw_redis_s {
     ngx_queue_t                 parked;       /* settlements for later */
     ngx_uint_t                  nparked;
     ngx_uint_t                  outstanding;  /* commands sent, unanswered */
+    ngx_uint_t                  fired;        /* of which fire-and-forget */
+    ngx_uint_t                  fire_failed;  /* error replies not logged */
+    time_t                      fire_logged;
     ngx_uint_t                  received;     /* replies, for the watchdog */
     ngx_uint_t                  watch_received;
     ngx_uint_t                  failures;     /* connects failed in a row */
@@ -84,6 +99,7 @@ struct ngx_http_aigw_redis_s {
     u_char                      sha_admit[40];
     u_char                      sha_settle[40];
 
+    unsigned                    scripts:1;    /* the store's connection */
     unsigned                    started:1;
     unsigned                    ready:1;      /* set up: admissions go */
     unsigned                    connected:1;  /* was ready on this context */
@@ -183,6 +199,8 @@ static void ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
 static void ngx_http_aigw_redis_admit_timeout(ngx_event_t *ev);
 static void ngx_http_aigw_redis_error_text(ngx_http_aigw_redis_t *rd,
     const char *what, redisReply *reply);
+static void ngx_http_aigw_redis_fire_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
 
 
 static const char  ngx_http_aigw_redis_admit_lua[] =
@@ -193,101 +211,168 @@ static const char  ngx_http_aigw_redis_settle_lua[] =
 
 /* configuration */
 
-char *
-ngx_http_aigw_redis_conf(ngx_conf_t *cf, ngx_http_aigw_store_conf_t *sc)
+ngx_http_aigw_redis_t *
+ngx_http_aigw_redis_create(ngx_conf_t *cf, const char *directive)
 {
-    u_char                 *p;
-    ngx_int_t               n;
-    ngx_str_t              *value, v, name;
-    ngx_uint_t              i, have_server;
     ngx_http_aigw_redis_t  *rd;
 
     rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_aigw_redis_t));
     if (rd == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
+    rd->directive = directive;
     rd->db = 0;
     rd->timeout = 200;
     rd->connect_timeout = 1000;
     rd->queue = 1024;
+
+    return rd;
+}
+
+
+/*
+ * One "name=value" parameter of the connection: server, password, db,
+ * timeout, connect_timeout or queue.  NGX_DECLINED: not one of them.
+ */
+
+ngx_int_t
+ngx_http_aigw_redis_param(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
+    ngx_str_t *value)
+{
+    ngx_int_t  n;
+    ngx_str_t  v;
+
+    if (ngx_strncmp(value->data, "server=", 7) == 0) {
+        v.data = value->data + 7;
+        v.len = value->len - 7;
+
+        if (ngx_http_aigw_redis_server(cf, rd, &v) != NGX_CONF_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "password=", 9) == 0) {
+        rd->password.data = value->data + 9;
+        rd->password.len = value->len - 9;
+
+        if (rd->password.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s: empty password", rd->directive);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "db=", 3) == 0) {
+        n = ngx_atoi(value->data + 3, value->len - 3);
+        if (n == NGX_ERROR) {
+            goto invalid;
+        }
+
+        rd->db = n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "timeout=", 8) == 0) {
+        v.data = value->data + 8;
+        v.len = value->len - 8;
+
+        n = ngx_parse_time(&v, 0);
+        if (n == NGX_ERROR || n == 0) {
+            goto invalid;
+        }
+
+        rd->timeout = (ngx_msec_t) n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "connect_timeout=", 16) == 0) {
+        v.data = value->data + 16;
+        v.len = value->len - 16;
+
+        n = ngx_parse_time(&v, 0);
+        if (n == NGX_ERROR || n == 0) {
+            goto invalid;
+        }
+
+        rd->connect_timeout = (ngx_msec_t) n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "queue=", 6) == 0) {
+        n = ngx_atoi(value->data + 6, value->len - 6);
+        if (n == NGX_ERROR || n == 0) {
+            goto invalid;
+        }
+
+        rd->queue = (ngx_uint_t) n;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%s: invalid value \"%V\"", rd->directive, value);
+    return NGX_ERROR;
+}
+
+
+/* name only: a mistyped "password" must not print the secret */
+
+void
+ngx_http_aigw_redis_param_error(ngx_conf_t *cf, const char *directive,
+    ngx_str_t *value)
+{
+    u_char     *p;
+    ngx_str_t   name;
+
+    name = *value;
+    p = ngx_strlchr(name.data, name.data + name.len, '=');
+    if (p) {
+        name.len = p - name.data;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%s: invalid parameter \"%V%s\"",
+                       directive, &name, p ? "=..." : "");
+}
+
+
+char *
+ngx_http_aigw_redis_conf(ngx_conf_t *cf, ngx_http_aigw_store_conf_t *sc)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *value;
+    ngx_uint_t              i;
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = ngx_http_aigw_redis_create(cf, "aigw_store redis");
+    if (rd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rd->scripts = 1;
     ngx_str_set(&rd->prefix, "aigw:");
 
     sc->failure = NGX_HTTP_AIGW_FAIL_OPEN;
 
-    have_server = 0;
     value = cf->args->elts;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "server=", 7) == 0) {
-            v.data = value[i].data + 7;
-            v.len = value[i].len - 7;
+        rc = ngx_http_aigw_redis_param(cf, rd, &value[i]);
 
-            if (ngx_http_aigw_redis_server(cf, rd, &v) != NGX_CONF_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            have_server = 1;
-            continue;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            rd->password.data = value[i].data + 9;
-            rd->password.len = value[i].len - 9;
-
-            if (rd->password.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "aigw_store redis: empty password");
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            rd->db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            v.data = value[i].data + 8;
-            v.len = value[i].len - 8;
-
-            n = ngx_parse_time(&v, 0);
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            rd->timeout = (ngx_msec_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            v.data = value[i].data + 16;
-            v.len = value[i].len - 16;
-
-            n = ngx_parse_time(&v, 0);
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            rd->connect_timeout = (ngx_msec_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            rd->queue = (ngx_uint_t) n;
+        if (rc == NGX_OK) {
             continue;
         }
 
@@ -307,21 +392,11 @@ ngx_http_aigw_redis_conf(ngx_conf_t *cf, ngx_http_aigw_store_conf_t *sc)
             continue;
         }
 
-        /* name only: a mistyped "password" must not print the secret */
-
-        name = value[i];
-        p = ngx_strlchr(name.data, name.data + name.len, '=');
-        if (p) {
-            name.len = p - name.data;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "aigw_store redis: invalid parameter \"%V%s\"",
-                           &name, p ? "=..." : "");
+        ngx_http_aigw_redis_param_error(cf, rd->directive, &value[i]);
         return NGX_CONF_ERROR;
     }
 
-    if (!have_server) {
+    if (rd->server.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "aigw_store redis: \"server=\" is required");
         return NGX_CONF_ERROR;
@@ -330,12 +405,6 @@ ngx_http_aigw_redis_conf(ngx_conf_t *cf, ngx_http_aigw_store_conf_t *sc)
     sc->redis = rd;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "aigw_store redis: invalid value \"%V\"", &value[i]);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -352,6 +421,7 @@ ngx_http_aigw_redis_server(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
 
     rd->server = *v;
     rd->port = NGX_HTTP_AIGW_REDIS_PORT;
+    rd->path = NULL;
     last = v->data + v->len;
 
     if (v->len > 5 && ngx_strncmp(v->data, "unix:", 5) == 0) {
@@ -359,8 +429,8 @@ ngx_http_aigw_redis_server(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
 
         if (len >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "aigw_store redis: the unix socket path "
-                               "\"%V\" is too long", v);
+                               "%s: the unix socket path \"%V\" is "
+                               "too long", rd->directive, v);
             return NGX_CONF_ERROR;
         }
 
@@ -412,9 +482,9 @@ ngx_http_aigw_redis_server(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
 
         if (colon && ngx_strlchr(colon + 1, last, ':')) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "aigw_store redis: invalid server \"%V\": "
+                               "%s: invalid server \"%V\": "
                                "write an IPv6 address in brackets, "
-                               "as \"[::1]:6379\"", v);
+                               "as \"[::1]:6379\"", rd->directive, v);
             return NGX_CONF_ERROR;
         }
 
@@ -450,15 +520,15 @@ ngx_http_aigw_redis_server(ngx_conf_t *cf, ngx_http_aigw_redis_t *rd,
 not_ip:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "aigw_store redis: invalid server \"%V\": aigw "
+                       "%s: invalid server \"%V\": aigw "
                        "resolves nothing at request time; give an IP "
-                       "address or a unix socket", v);
+                       "address or a unix socket", rd->directive, v);
     return NGX_CONF_ERROR;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "aigw_store redis: invalid server \"%V\"", v);
+                       "%s: invalid server \"%V\"", rd->directive, v);
     return NGX_CONF_ERROR;
 }
 
@@ -469,11 +539,22 @@ ngx_int_t
 ngx_http_aigw_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_aigw_store_conf_t *sc)
 {
-    ngx_http_aigw_redis_t  *rd;
+    return ngx_http_aigw_redis_start(cycle, sc->redis);
+}
 
-    rd = sc->redis;
 
-    if (rd == NULL
+void
+ngx_http_aigw_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_aigw_store_conf_t *sc)
+{
+    ngx_http_aigw_redis_stop(cycle, sc->redis);
+}
+
+
+ngx_int_t
+ngx_http_aigw_redis_start(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
+{
+    if (rd == NULL || rd->started
         || (ngx_process != NGX_PROCESS_WORKER
             && ngx_process != NGX_PROCESS_SINGLE))
     {
@@ -509,14 +590,10 @@ ngx_http_aigw_redis_init_process(ngx_cycle_t *cycle,
 
 
 void
-ngx_http_aigw_redis_exit_process(ngx_cycle_t *cycle,
-    ngx_http_aigw_store_conf_t *sc)
+ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
 {
     ngx_queue_t                *q;
-    ngx_http_aigw_redis_t      *rd;
     ngx_http_aigw_redis_cmd_t  *cmd;
-
-    rd = sc->redis;
 
     if (rd == NULL || !rd->started || rd->exiting) {
         return;
@@ -803,6 +880,17 @@ ngx_http_aigw_redis_on_connect(const redisAsyncContext *cac, int status)
                                             2, argv, argvlen);
     }
 
+    if (!rd->scripts) {
+        /* its reply comes after those of AUTH and SELECT */
+
+        argv[0] = "PING";
+        argvlen[0] = 4;
+
+        (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_READY,
+                                            1, argv, argvlen);
+        return;
+    }
+
     argv[0] = "SCRIPT";
     argvlen[0] = 6;
     argv[1] = "LOAD";
@@ -917,6 +1005,19 @@ ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac, void *r,
         }
 
         if (step == NGX_HTTP_AIGW_REDIS_LOAD_SETTLE && !rd->dropping) {
+            ngx_http_aigw_redis_set_ready(rd);
+        }
+
+        return;
+
+    case NGX_HTTP_AIGW_REDIS_READY:
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_aigw_redis_error_text(rd, "PING failed", reply);
+            ngx_http_aigw_redis_drop(rd, (char *) rd->reason_buf);
+            return;
+        }
+
+        if (!rd->dropping) {
             ngx_http_aigw_redis_set_ready(rd);
         }
 
@@ -1248,6 +1349,7 @@ ngx_http_aigw_redis_cleanup(void *data)
     rd->dropping = 0;
     rd->want_write = 0;
     rd->outstanding = 0;
+    rd->fired = 0;
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
@@ -1411,8 +1513,11 @@ ngx_http_aigw_redis_admit(ngx_http_aigw_store_conf_t *sc,
 
     a->redis_token = NULL;
 
+    /* fired commands have their own bound: they never refuse admissions */
+
     if (rd == NULL || !rd->ready || rd->ac == NULL
-        || rd->outstanding >= rd->queue || n > NGX_HTTP_AIGW_SUBJECTS)
+        || rd->outstanding - rd->fired >= rd->queue
+        || n > NGX_HTTP_AIGW_SUBJECTS)
     {
         return NGX_ERROR;
     }
@@ -1525,14 +1630,14 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
 
     /* settlements free slots: they may use twice the admissions' queue */
 
-    if (rd->outstanding >= 2 * rd->queue) {
+    if (rd->outstanding - rd->fired >= 2 * rd->queue) {
         if (!rd->overflow_logged) {
             rd->overflow_logged = 1;
 
             ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                           "aigw: redis %V: %ui commands wait, "
                           "a settlement is dropped",
-                          &rd->server, rd->outstanding);
+                          &rd->server, rd->outstanding - rd->fired);
         }
 
         return;
@@ -2010,4 +2115,231 @@ ngx_http_aigw_redis_error_text(ngx_http_aigw_redis_t *rd, const char *what,
     }
 
     *p = '\0';
+}
+
+
+/* fire-and-forget commands, for the other users of a connection */
+
+ngx_str_t *
+ngx_http_aigw_redis_name(ngx_http_aigw_redis_t *rd)
+{
+    return &rd->server;
+}
+
+
+/*
+ * hiredis copies the arguments into its output buffer at once: the caller's
+ * argv may live on its stack.  Nothing is allocated here, and nothing waits
+ * for the reply, which only counts and logs.
+ */
+
+ngx_int_t
+ngx_http_aigw_redis_fire(ngx_http_aigw_redis_t *rd, ngx_uint_t max,
+    const char *what, int argc, const char **argv, const size_t *argvlen)
+{
+    if (rd == NULL || !rd->ready || rd->ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (rd->fired >= max) {
+        return NGX_BUSY;
+    }
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_aigw_redis_fire_reply,
+                              (void *) what, argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rd->outstanding++;
+    rd->fired++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigw_redis_fire_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply             *reply = r;
+    ngx_http_aigw_redis_t  *rd;
+
+    rd = ac->data;
+    rd->outstanding--;
+    rd->fired--;
+
+    if (reply == NULL) {
+        rd->ready = 0;          /* the context is being freed */
+        return;
+    }
+
+    rd->received++;
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    /* a wrong key type, say: said once a minute, with the count */
+
+    rd->fire_failed++;
+
+    if (ngx_time() - rd->fire_logged < NGX_HTTP_AIGW_REDIS_FIRE_LOG) {
+        return;
+    }
+
+    rd->fire_logged = ngx_time();
+
+    ngx_http_aigw_redis_error_text(rd, privdata, reply);
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "aigw: redis %V: %s (%ui failed since the last report)",
+                  &rd->server, rd->reason_buf, rd->fire_failed);
+
+    rd->fire_failed = 0;
+}
+
+
+/*
+ * Commands whose reply somebody waits for (the admin API and the key store
+ * of ngx_http_aigw_keystore.c).  The token lives until hiredis gives its
+ * reply back, which it always does (with NULL when the context goes away);
+ * the handler is called once: with the reply, or with NULL on a timeout or
+ * a lost link, and never after ngx_http_aigw_redis_query_cancel().
+ */
+
+typedef struct {
+    ngx_http_aigw_redis_t          *rd;
+    ngx_http_aigw_redis_result_pt   handler;
+    void                           *data;
+    ngx_event_t                     timer;
+} ngx_http_aigw_redis_query_t;
+
+
+static void ngx_http_aigw_redis_query_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_aigw_redis_query_timeout(ngx_event_t *ev);
+
+
+ngx_str_t *
+ngx_http_aigw_redis_prefix(ngx_http_aigw_redis_t *rd)
+{
+    return &rd->prefix;
+}
+
+
+void *
+ngx_http_aigw_redis_query(ngx_http_aigw_redis_t *rd, ngx_msec_t timeout,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_aigw_redis_result_pt handler, void *data)
+{
+    ngx_http_aigw_redis_query_t  *q;
+
+    if (rd == NULL || !rd->ready || rd->ac == NULL
+        || rd->outstanding - rd->fired >= rd->queue)
+    {
+        return NULL;
+    }
+
+    q = ngx_alloc(sizeof(ngx_http_aigw_redis_query_t), rd->log);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(q, sizeof(ngx_http_aigw_redis_query_t));
+
+    q->rd = rd;
+    q->handler = handler;
+    q->data = data;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_aigw_redis_query_reply, q,
+                              argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_free(q);
+        return NULL;
+    }
+
+    rd->outstanding++;
+
+    q->timer.handler = ngx_http_aigw_redis_query_timeout;
+    q->timer.data = q;
+    q->timer.log = rd->log;
+    q->timer.cancelable = 1;
+
+    ngx_add_timer(&q->timer, timeout ? timeout : rd->timeout);
+
+    return q;
+}
+
+
+void
+ngx_http_aigw_redis_query_cancel(void *token)
+{
+    ngx_http_aigw_redis_query_t  *q = token;
+
+    if (q == NULL) {
+        return;
+    }
+
+    q->handler = NULL;
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_query_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                   *reply = r;
+    ngx_http_aigw_redis_t        *rd;
+    ngx_http_aigw_redis_query_t  *q;
+
+    q = privdata;
+    rd = q->rd;
+
+    rd->outstanding--;
+
+    if (reply == NULL) {
+        rd->ready = 0;          /* the context is being freed */
+
+    } else {
+        rd->received++;
+    }
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    /* no request is resumed while the process exits */
+
+    if (q->handler && !rd->exiting) {
+        q->handler(q->data, reply);
+    }
+
+    ngx_free(q);
+}
+
+
+static void
+ngx_http_aigw_redis_query_timeout(ngx_event_t *ev)
+{
+    ngx_http_aigw_redis_query_t  *q = ev->data;
+
+    ngx_http_aigw_redis_result_pt  handler;
+
+    handler = q->handler;
+    q->handler = NULL;
+
+    if (handler) {
+        ngx_log_error(NGX_LOG_INFO, q->rd->log, 0,
+                      "aigw: redis %V did not answer in time",
+                      &q->rd->server);
+
+        handler(q->data, NULL);
+    }
 }

@@ -718,3 +718,64 @@ done:
 
     (void) ngx_close_file(file.fd);
 }
+
+
+/* For the admin API: what a subject has spent in its budget period. */
+
+void
+ngx_http_aigw_shm_spend(ngx_http_aigw_store_conf_t *sc, ngx_str_t *id,
+    int64_t *period, int64_t *spend)
+{
+    ngx_http_aigw_shm_ctx_t   *ctx;
+    ngx_http_aigw_shm_node_t  *node;
+
+    *period = 0;
+    *spend = 0;
+
+    if (sc->shm_zone == NULL) {
+        return;
+    }
+
+    ctx = sc->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    node = ngx_http_aigw_shm_lookup(ctx, id, 0);
+
+    if (node) {
+        *period = node->counters.period;
+        *spend = node->counters.spend;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * A deleted run-time key or tenant: its spend goes, so that a new one of
+ * the same name starts from zero (requests in flight keep their slots).
+ */
+
+void
+ngx_http_aigw_shm_forget(ngx_http_aigw_store_conf_t *sc, ngx_str_t *id)
+{
+    ngx_http_aigw_shm_ctx_t   *ctx;
+    ngx_http_aigw_shm_node_t  *node;
+
+    if (sc->shm_zone == NULL) {
+        return;
+    }
+
+    ctx = sc->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    node = ngx_http_aigw_shm_lookup(ctx, id, 0);
+
+    if (node && node->counters.spend) {
+        node->counters.spend = 0;
+        (void) ngx_atomic_fetch_add(&ctx->sh->changes, 1);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}

@@ -1278,7 +1278,7 @@ invalid endpoint "ftp://127.0.0.1/v1": it must start with "http://" or "https://
 === TEST 92: config: an unsupported provider
 --- http_config
     aigw_channel bad {
-        provider anthropic;
+        provider cohere;
         endpoint http://127.0.0.1/v1;
     }
 --- request
@@ -1286,7 +1286,55 @@ GET /v1/models
 --- must_die
 --- suppress_stderr
 --- error_log
-unsupported provider "anthropic": this version supports "openai" (OpenAI-compatible APIs)
+unsupported provider "cohere": expected "openai" (and OpenAI-compatible APIs), "azure", "anthropic" or "gemini"
+
+
+
+=== TEST 92b: config: azure needs api_version
+--- http_config
+    aigw_channel az {
+        provider azure;
+        endpoint http://127.0.0.1/;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- suppress_stderr
+--- error_log
+channel "az": provider azure needs "api_version" (e.g. 2024-10-21, or v1 for the /openai/v1 API)
+
+
+
+=== TEST 92c: config: api_version is for azure only
+--- http_config
+    aigw_channel ant {
+        provider anthropic;
+        endpoint http://127.0.0.1/;
+        api_version 2024-10-21;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- suppress_stderr
+--- error_log
+channel "ant": "api_version" and "deployment" are for provider azure
+
+
+
+=== TEST 92d: config: a deployment that cannot be a path segment
+--- http_config
+    aigw_channel az {
+        provider azure;
+        endpoint http://127.0.0.1/;
+        api_version v1;
+        deployment a/b;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- suppress_stderr
+--- error_log
+invalid deployment "a/b": use letters, digits, '.', '_' and '-'
 
 
 

@@ -38,6 +38,11 @@ our $USAGE = "data: $head"
     . '"rejected_prediction_tokens":0}}}' . "\n\n";
 our $DONE = "data: [DONE]\n\n";
 
+# what the client gets when a stream ends without [DONE]
+our $CUT = 'data: {"error":{"message":"The upstream stream ended before it '
+    . 'was complete.","type":"api_error","param":null,'
+    . '"code":"upstream_error"}}' . "\n\n";
+
 # what the upstream sends, and what a client that did not ask for usage gets
 our @EVENTS = ($ROLE, $HELLO, $WORLD, $STOP, $USAGE, $DONE);
 our $UPSTREAM = join "", @EVENTS;
@@ -274,7 +279,7 @@ aigw_include_usage off;
     }
 "
 --- response_body eval
-qq{data: {"model":"gpt-4o-2024-08-06","messages":[{"role":"user","content":"hi"}],"stream":true}\n\n$::USAGE}
+qq{data: {"model":"gpt-4o-2024-08-06","messages":[{"role":"user","content":"hi"}],"stream":true}\n\n$::USAGE$::CUT}
 --- aigw_log eval
 $::LOG_USAGE
 
@@ -481,7 +486,7 @@ $::LOG_USAGE
 --- sse_pieces eval
 [$::ROLE . $::HELLO, substr($::USAGE, 0, length($::USAGE) - 2)]
 --- response_body eval
-$::ROLE . $::HELLO
+$::ROLE . $::HELLO . $::CUT
 --- aigw_log eval
 $::LOG_USAGE
 
