@@ -148,6 +148,9 @@ aigw_gemini_load(const u_char *p, size_t len, int *rc)
     if (json_error_code(&e) == json_error_out_of_memory
         || e.text[0] == '\0'
         || (json_error_code(&e) == json_error_invalid_syntax
+
+            /* jansson refuses lone surrogates, which JSON allows */
+            && strncmp(e.text, "invalid Unicode", 15) != 0
             && aigw_json_validate(p, len, AIGW_GEMINI_MAX_DEPTH)
                != AIGW_JSON_NONE))
     {

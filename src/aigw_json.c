@@ -25,6 +25,10 @@ static int aigw_json_value(aigw_json_scan_t *s, aigw_json_type_e *type,
 static int aigw_json_string(aigw_json_scan_t *s, unsigned *escaped);
 static int aigw_json_number(aigw_json_scan_t *s);
 static int aigw_json_fail(aigw_json_scan_t *s, int rc, const char *msg);
+static int aigw_json_unit(const u_char **pp, const u_char *end,
+    u_char *out);
+static int aigw_json_raw_eq(const u_char *a, size_t alen, const u_char *b,
+    size_t blen);
 static int aigw_json_keys_equal(const aigw_json_member_t *a,
     const aigw_json_member_t *b);
 
@@ -547,31 +551,12 @@ aigw_json_number(aigw_json_scan_t *s)
 static int
 aigw_json_keys_equal(const aigw_json_member_t *a, const aigw_json_member_t *b)
 {
-    ssize_t  n;
-    u_char   buf[256];
-
     if (!a->key_escaped && !b->key_escaped) {
         return a->key_len == b->key_len
                && memcmp(a->key, b->key, a->key_len) == 0;
     }
 
-    if (!a->key_escaped) {
-        return aigw_json_str_eq(b->key, b->key_len, 1, a->key, a->key_len);
-    }
-
-    if (!b->key_escaped) {
-        return aigw_json_str_eq(a->key, a->key_len, 1, b->key, b->key_len);
-    }
-
-    if (a->key_len > sizeof(buf)) {
-        return a->key_len == b->key_len
-               && memcmp(a->key, b->key, a->key_len) == 0;
-    }
-
-    n = aigw_json_unescape(a->key, a->key_len, buf);
-
-    return n >= 0
-           && aigw_json_str_eq(b->key, b->key_len, 1, buf, (size_t) n);
+    return aigw_json_raw_eq(a->key, a->key_len, b->key, b->key_len);
 }
 
 
@@ -598,8 +583,10 @@ int
 aigw_json_str_eq(const u_char *raw, size_t raw_len, unsigned escaped,
     const u_char *s, size_t len)
 {
-    ssize_t  n;
-    u_char   buf[256];
+    int           n;
+    size_t        i;
+    u_char        u[4];
+    const u_char *end;
 
     if (!escaped) {
         return raw_len == len && memcmp(raw, s, len) == 0;
@@ -607,13 +594,24 @@ aigw_json_str_eq(const u_char *raw, size_t raw_len, unsigned escaped,
 
     /* an escaped string is never shorter than its decoded form */
 
-    if (raw_len < len || raw_len > sizeof(buf)) {
+    if (raw_len < len) {
         return 0;
     }
 
-    n = aigw_json_unescape(raw, raw_len, buf);
+    end = raw + raw_len;
+    i = 0;
 
-    return n >= 0 && (size_t) n == len && memcmp(buf, s, len) == 0;
+    while (raw < end) {
+        n = aigw_json_unit(&raw, end, u);
+
+        if (n < 0 || (size_t) n > len - i || memcmp(u, s + i, n) != 0) {
+            return 0;
+        }
+
+        i += n;
+    }
+
+    return i == len;
 }
 
 
@@ -646,10 +644,102 @@ aigw_json_hex4(const u_char *p, uint32_t *out)
 }
 
 
+/*
+ * One character of a JSON string's raw text, decoded: writes its UTF-8
+ * bytes (1 to 4) to out and returns how many, or -1.  Lone surrogates
+ * become U+FFFD.
+ */
+
+static int
+aigw_json_unit(const u_char **pp, const u_char *end, u_char *out)
+{
+    uint32_t      cp, lo;
+    const u_char *p;
+
+    p = *pp;
+
+    if (*p != '\\') {
+        out[0] = *p;
+        *pp = p + 1;
+        return 1;
+    }
+
+    if (++p == end) {
+        return -1;
+    }
+
+    switch (*p++) {
+    case '"':  out[0] = '"';  goto one;
+    case '\\': out[0] = '\\'; goto one;
+    case '/':  out[0] = '/';  goto one;
+    case 'b':  out[0] = '\b'; goto one;
+    case 'f':  out[0] = '\f'; goto one;
+    case 'n':  out[0] = '\n'; goto one;
+    case 'r':  out[0] = '\r'; goto one;
+    case 't':  out[0] = '\t'; goto one;
+    case 'u':  break;
+    default:   return -1;
+    }
+
+    if (end - p < 4 || aigw_json_hex4(p, &cp) != 0) {
+        return -1;
+    }
+
+    p += 4;
+
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (end - p >= 6 && p[0] == '\\' && p[1] == 'u'
+            && aigw_json_hex4(p + 2, &lo) == 0
+            && lo >= 0xdc00 && lo <= 0xdfff)
+        {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+
+        } else {
+            cp = 0xfffd;
+        }
+
+    } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+        cp = 0xfffd;
+    }
+
+    *pp = p;
+
+    if (cp < 0x80) {
+        out[0] = (u_char) cp;
+        return 1;
+    }
+
+    if (cp < 0x800) {
+        out[0] = (u_char) (0xc0 | (cp >> 6));
+        out[1] = (u_char) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+
+    if (cp < 0x10000) {
+        out[0] = (u_char) (0xe0 | (cp >> 12));
+        out[1] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (u_char) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+
+    out[0] = (u_char) (0xf0 | (cp >> 18));
+    out[1] = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (u_char) (0x80 | (cp & 0x3f));
+    return 4;
+
+one:
+
+    *pp = p;
+    return 1;
+}
+
+
 ssize_t
 aigw_json_unescape(const u_char *raw, size_t raw_len, u_char *out)
 {
-    uint32_t      cp, lo;
+    int           n;
     const u_char *p, *end;
     u_char       *o;
 
@@ -658,72 +748,65 @@ aigw_json_unescape(const u_char *raw, size_t raw_len, u_char *out)
     o = out;
 
     while (p < end) {
-
-        if (*p != '\\') {
-            *o++ = *p++;
-            continue;
-        }
-
-        if (++p == end) {
+        n = aigw_json_unit(&p, end, o);
+        if (n < 0) {
             return -1;
         }
 
-        switch (*p++) {
-        case '"':  *o++ = '"';  continue;
-        case '\\': *o++ = '\\'; continue;
-        case '/':  *o++ = '/';  continue;
-        case 'b':  *o++ = '\b'; continue;
-        case 'f':  *o++ = '\f'; continue;
-        case 'n':  *o++ = '\n'; continue;
-        case 'r':  *o++ = '\r'; continue;
-        case 't':  *o++ = '\t'; continue;
-        case 'u':  break;
-        default:   return -1;
-        }
-
-        if (end - p < 4 || aigw_json_hex4(p, &cp) != 0) {
-            return -1;
-        }
-
-        p += 4;
-
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            if (end - p >= 6 && p[0] == '\\' && p[1] == 'u'
-                && aigw_json_hex4(p + 2, &lo) == 0
-                && lo >= 0xdc00 && lo <= 0xdfff)
-            {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                p += 6;
-
-            } else {
-                cp = 0xfffd;
-            }
-
-        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-            cp = 0xfffd;
-        }
-
-        if (cp < 0x80) {
-            *o++ = (u_char) cp;
-
-        } else if (cp < 0x800) {
-            *o++ = (u_char) (0xc0 | (cp >> 6));
-            *o++ = (u_char) (0x80 | (cp & 0x3f));
-
-        } else if (cp < 0x10000) {
-            *o++ = (u_char) (0xe0 | (cp >> 12));
-            *o++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-            *o++ = (u_char) (0x80 | (cp & 0x3f));
-
-        } else {
-            *o++ = (u_char) (0xf0 | (cp >> 18));
-            *o++ = (u_char) (0x80 | ((cp >> 12) & 0x3f));
-            *o++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-            *o++ = (u_char) (0x80 | (cp & 0x3f));
-        }
+        o += n;
     }
 
     return o - out;
+}
+
+
+/* Two raw (escaped) JSON strings that decode to the same bytes. */
+
+static int
+aigw_json_raw_eq(const u_char *a, size_t alen, const u_char *b, size_t blen)
+{
+    int           na, nb, ia, ib;
+    u_char        ua[4], ub[4];
+    const u_char *ea, *eb;
+
+    ea = a + alen;
+    eb = b + blen;
+    na = nb = ia = ib = 0;
+
+    for ( ;; ) {
+
+        if (ia == na) {
+            if (a == ea) {
+                break;
+            }
+
+            na = aigw_json_unit(&a, ea, ua);
+            if (na < 0) {
+                return 0;
+            }
+
+            ia = 0;
+        }
+
+        if (ib == nb) {
+            if (b == eb) {
+                return 0;
+            }
+
+            nb = aigw_json_unit(&b, eb, ub);
+            if (nb < 0) {
+                return 0;
+            }
+
+            ib = 0;
+        }
+
+        if (ua[ia++] != ub[ib++]) {
+            return 0;
+        }
+    }
+
+    return ib == nb && b == eb;
 }
 
 

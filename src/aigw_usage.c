@@ -182,6 +182,11 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
     size_t        n;
     const u_char *end, *q, *mark;
 
+    if (c->state == AIGW_CAP_DONE) {
+        /* bytes after the top-level object are not the answer's */
+        return;
+    }
+
     end = p + len;
     mark = p;
 
@@ -192,11 +197,6 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
             if (c->escape) {
                 c->escape = 0;
                 p++;
-
-                if (c->state == AIGW_CAP_KEY) {
-                    c->key_len++;
-                }
-
                 continue;
             }
 
@@ -223,8 +223,14 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
             if (ch == '\\') {
                 c->escape = 1;
 
+                /*
+                 * a key spelled with escapes is never taken for "usage":
+                 * its bytes are not copied, so it must not match by
+                 * length with what an earlier key left in key[]
+                 */
+
                 if (c->state == AIGW_CAP_KEY) {
-                    c->key_len++;
+                    c->key_len = sizeof(c->key) + 1;
                 }
 
             } else if (ch == '"') {
@@ -235,8 +241,8 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
                 }
 
             } else if (c->state == AIGW_CAP_KEY) {
-                /* a raw control byte: invalid, but keep counting */
-                c->key_len++;
+                /* a raw control byte: invalid, never "usage" */
+                c->key_len = sizeof(c->key) + 1;
             }
 
             continue;
@@ -276,7 +282,14 @@ aigw_usage_capture_feed(aigw_usage_capture_t *c, const u_char *p, size_t len)
         case '[':
             if (c->state == AIGW_CAP_START) {
                 c->depth = 1;
-                c->state = (ch == '{') ? AIGW_CAP_KEY : AIGW_CAP_DONE;
+
+                if (ch == '[') {
+                    /* not an object: no "usage" member to find */
+                    c->state = AIGW_CAP_DONE;
+                    return;
+                }
+
+                c->state = AIGW_CAP_KEY;
                 break;
             }
 

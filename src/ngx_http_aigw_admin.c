@@ -1604,9 +1604,7 @@ ngx_http_aigw_admin_send(ngx_http_request_t *r, ngx_uint_t status,
 {
     char         *text;
     size_t        len;
-    ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_chain_t   out;
 
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1634,21 +1632,7 @@ ngx_http_aigw_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_aigw_send_json(r, status, b);
 }
 
 
@@ -1660,8 +1644,6 @@ ngx_http_aigw_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     va_list        args;
     aigw_error_t   e;
     ngx_buf_t     *b;
-    ngx_chain_t    out;
-    ngx_int_t      rc;
     u_char         buf[1024];
 
     va_start(args, fmt);
@@ -1684,21 +1666,7 @@ ngx_http_aigw_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_aigw_send_json(r, status, b);
 }
 
 

@@ -73,7 +73,6 @@ static ngx_int_t ngx_http_aigw_breaker_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_http_aigw_breaker_node_t *ngx_http_aigw_breaker_node(
     ngx_http_aigw_breaker_ctx_t *ctx, ngx_str_t *name, ngx_log_t *log);
 static ngx_int_t ngx_http_aigw_breaker_log_handler(ngx_http_request_t *r);
-static time_t ngx_http_aigw_breaker_retry_after(ngx_http_upstream_t *u);
 
 
 static ngx_str_t  ngx_http_aigw_breaker_zone_name =
@@ -596,7 +595,7 @@ ngx_http_aigw_breaker_log_handler(ngx_http_request_t *r)
     }
 
     ngx_http_aigw_breaker_result(ctx->channel, 0,
-                                 ngx_http_aigw_breaker_retry_after(
+                                 ngx_http_aigw_retry_after(
                                      r->upstream));
 
     return NGX_OK;
@@ -605,8 +604,8 @@ ngx_http_aigw_breaker_log_handler(ngx_http_request_t *r)
 
 /* the upstream's Retry-After in seconds; 0: none, or an HTTP date */
 
-static time_t
-ngx_http_aigw_breaker_retry_after(ngx_http_upstream_t *u)
+time_t
+ngx_http_aigw_retry_after(ngx_http_upstream_t *u)
 {
     ngx_int_t         n;
     ngx_uint_t        i;

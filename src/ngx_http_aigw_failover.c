@@ -19,7 +19,6 @@
 
 static ngx_int_t ngx_http_aigw_failover_retry(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx);
-static time_t ngx_http_aigw_retry_after(ngx_http_request_t *r);
 static void ngx_http_aigw_reset_answer(ngx_http_aigw_ctx_t *ctx);
 
 
@@ -183,14 +182,18 @@ ngx_http_aigw_failover_retry(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         }
     }
 
-    retry_after = ngx_http_aigw_retry_after(r);
+    retry_after = u ? ngx_http_aigw_retry_after(u) : 0;
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "aigw: channel \"%V\" failed with %ui, attempt %ui of "
                   "model \"%V\"", &ctx->channel->name, status, ctx->ntried,
                   &ctx->model);
 
+    /* recorded here: the log phase sees only the last attempt */
+
     ngx_http_aigw_breaker_result(ctx->channel, 0, retry_after);
+    ctx->breaker_done = 1;
+
     ngx_http_aigw_metrics_failover(r);
 
     target = NULL;
@@ -240,6 +243,7 @@ ngx_http_aigw_failover_retry(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     }
 
     ctx->tried[ctx->ntried++] = target->channel;
+    ctx->breaker_done = 0;
     ngx_http_aigw_reset_answer(ctx);
 
     rc = ngx_http_aigw_scan(r, ctx, &ctx->oai_body, m, &n);
@@ -257,46 +261,6 @@ ngx_http_aigw_failover_retry(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     }
 
     return NGX_DECLINED;
-}
-
-
-/* Retry-After of the failed answer, in seconds (0: none or a date) */
-
-static time_t
-ngx_http_aigw_retry_after(ngx_http_request_t *r)
-{
-    ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    if (r->upstream == NULL) {
-        return 0;
-    }
-
-    part = &r->upstream->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Retry-After") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1) == 0)
-        {
-            n = ngx_atoi(h[i].value.data, h[i].value.len);
-            return (n == NGX_ERROR) ? 0 : ngx_min(n, 86400);
-        }
-    }
 }
 
 

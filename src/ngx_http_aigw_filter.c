@@ -20,6 +20,7 @@ static ngx_int_t ngx_http_aigw_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_aigw_error_header(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx);
+static void ngx_http_aigw_json_headers(ngx_http_request_t *r, off_t len);
 static ngx_int_t ngx_http_aigw_stream_filter(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_aigw_stream_rewrite(ngx_http_request_t *r,
@@ -342,7 +343,18 @@ ngx_http_aigw_error_header(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ctx->sse = NULL;
     ctx->capture = NULL;
 
-    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_http_aigw_json_headers(r, b->last - b->pos);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* the headers of a JSON body of our own that replaces the answer's */
+
+static void
+ngx_http_aigw_json_headers(ngx_http_request_t *r, off_t len)
+{
+    r->headers_out.content_length_n = len;
 
     if (r->headers_out.content_length) {
         r->headers_out.content_length->hash = 0;
@@ -357,8 +369,6 @@ ngx_http_aigw_error_header(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ngx_http_clear_accept_ranges(r);
     ngx_http_clear_last_modified(r);
     ngx_http_clear_etag(r);
-
-    return ngx_http_next_header_filter(r);
 }
 
 
@@ -1108,21 +1118,8 @@ send:
 
     r->headers_out.status = status;
     r->headers_out.status_line.len = 0;
-    r->headers_out.content_length_n = out.len;
 
-    if (r->headers_out.content_length) {
-        r->headers_out.content_length->hash = 0;
-        r->headers_out.content_length = NULL;
-    }
-
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.charset.len = 0;
-
-    ngx_http_clear_accept_ranges(r);
-    ngx_http_clear_last_modified(r);
-    ngx_http_clear_etag(r);
+    ngx_http_aigw_json_headers(r, out.len);
 
     nrc = ngx_http_next_header_filter(r);
 

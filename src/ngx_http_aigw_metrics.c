@@ -296,6 +296,7 @@ static const char  *ngx_http_aigw_metrics_reasons[] = {
     "ip_not_allowed",
     "model_not_found",
     "no_channel_available",
+    "channels_unavailable",
     "unsupported_endpoint",
     "passthrough_not_allowed",
     "unknown_url",

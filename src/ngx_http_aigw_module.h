@@ -270,6 +270,8 @@ ngx_http_aigw_ctx_t *ngx_http_aigw_get_ctx(ngx_http_request_t *r);
 ngx_http_aigw_ctx_t *ngx_http_aigw_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
+ngx_int_t ngx_http_aigw_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b);
 ngx_int_t ngx_http_aigw_prepare(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_target_t *target,
     aigw_json_member_t *m, size_t n);
@@ -278,6 +280,7 @@ ngx_int_t ngx_http_aigw_scan(ngx_http_request_t *r,
     size_t *n);
 
 /* failover */
+time_t ngx_http_aigw_retry_after(ngx_http_upstream_t *u);
 ngx_int_t ngx_http_aigw_failover_stage(ngx_http_request_t *r,
     ngx_http_aigw_loc_conf_t *alcf);
 ngx_uint_t ngx_http_aigw_failover_more(ngx_http_aigw_ctx_t *ctx);

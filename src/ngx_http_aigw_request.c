@@ -1669,7 +1669,6 @@ ngx_http_aigw_models_handler(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
     ngx_uint_t                  i, j, k, first;
-    ngx_chain_t                 out;
     const aigw_key_t           *key;
     ngx_http_aigw_ctx_t        *ctx;
     ngx_http_aigw_route_t      *route;
@@ -1787,21 +1786,7 @@ ngx_http_aigw_models_handler(ngx_http_request_t *r)
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_aigw_send_json(r, NGX_HTTP_OK, b);
 }
 
 
@@ -1855,9 +1840,7 @@ ngx_http_aigw_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
 static ngx_int_t
 ngx_http_aigw_count_tokens_handler(ngx_http_request_t *r)
 {
-    ngx_int_t             rc;
     ngx_buf_t            *b;
-    ngx_chain_t           out;
     ngx_http_aigw_ctx_t  *ctx;
 
     ctx = ngx_http_aigw_get_ctx(r);
@@ -1873,7 +1856,20 @@ ngx_http_aigw_count_tokens_handler(ngx_http_request_t *r)
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
+    return ngx_http_aigw_send_json(r, NGX_HTTP_OK, b);
+}
+
+
+/* A JSON body of the gateway's own, in one buffer. */
+
+ngx_int_t
+ngx_http_aigw_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;

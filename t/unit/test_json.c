@@ -739,10 +739,7 @@ test_str_eq(void **state)
     assert_false(STREQ("mod\\x", 1, "mod\\x"));
     assert_false(STREQ("mod\\", 1, "mod"));
 
-    /*
-     * an escaped name is decoded into a 256-byte buffer: longer raw
-     * names never match (a known limit; no real key is that long)
-     */
+    /* escaped names of any length are decoded as they are compared */
 
     memset(raw, 'a', sizeof(raw));
     raw[0] = '\\';
@@ -751,7 +748,55 @@ test_str_eq(void **state)
     memset(plain + 1, 'a', sizeof(plain) - 1);
 
     assert_true(aigw_json_str_eq(raw, 256, 1, plain, 255));
-    assert_false(aigw_json_str_eq(raw, 257, 1, plain, 256));
+    assert_true(aigw_json_str_eq(raw, 300, 1, plain, 299));
+    assert_false(aigw_json_str_eq(raw, 300, 1, plain, 298));
+    assert_false(aigw_json_str_eq(raw, 299, 1, plain, 299));
+}
+
+
+/* found by fuzz_json: long duplicate keys spelled with escapes */
+
+static void
+test_long_escaped_duplicate(void **state)
+{
+    size_t              n, i, len;
+    u_char              body[1200];
+    aigw_json_error_t   err;
+    aigw_json_member_t  m[8];
+
+    (void) state;
+
+    /* {"\u0061aaa...":1,"aaaa...":2}, each key 400 characters */
+
+    len = 0;
+    body[len++] = '{';
+    body[len++] = '"';
+    memcpy(body + len, "\\u0061", 6);
+    len += 6;
+
+    for (i = 0; i < 399; i++) {
+        body[len++] = 'a';
+    }
+
+    memcpy(body + len, "\":1,\"", 5);
+    len += 5;
+
+    for (i = 0; i < 400; i++) {
+        body[len++] = 'a';
+    }
+
+    memcpy(body + len, "\":2}", 4);
+    len += 4;
+
+    assert_int_equal(aigw_json_parse_object(body, len, m, 8, &n, 64, &err),
+                     AIGW_JSON_DUPLICATE);
+
+    /* and one character apart: not a duplicate */
+
+    body[len - 5] = 'b';
+
+    assert_int_equal(aigw_json_parse_object(body, len, m, 8, &n, 64, &err),
+                     AIGW_JSON_OK);
 }
 
 
@@ -1164,6 +1209,7 @@ main(void)
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_str_eq),
+        cmocka_unit_test(test_long_escaped_duplicate),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_int),

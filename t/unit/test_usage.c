@@ -765,6 +765,49 @@ test_from_chunk(void **state)
 }
 
 
+/* found by fuzz_usage */
+
+static void
+test_capture_fuzz_findings(void **state)
+{
+    size_t                 i, len;
+    aigw_usage_t           u;
+    aigw_usage_capture_t  *c;
+    const char            *body;
+
+    (void) state;
+
+    c = malloc(sizeof(aigw_usage_capture_t));
+    assert_non_null(c);
+
+    /* an escaped key must not complete "usage" with an earlier key's tail */
+
+    body = "{\"xxxge\":1,\"usa\\\\\":{\"prompt_tokens\":5}}";
+    aigw_usage_capture_init(c);
+    aigw_usage_capture_feed(c, (const u_char *) body, strlen(body));
+    assert_int_not_equal(aigw_usage_capture_result(c, &u), 0);
+
+    /* bytes after the object are ignored however they are split */
+
+    body = "{},\"usage\":{\"prompt_tokens\":1}";
+    len = strlen(body);
+
+    aigw_usage_capture_init(c);
+    aigw_usage_capture_feed(c, (const u_char *) body, len);
+    assert_int_not_equal(aigw_usage_capture_result(c, &u), 0);
+
+    aigw_usage_capture_init(c);
+
+    for (i = 0; i < len; i++) {
+        aigw_usage_capture_feed(c, (const u_char *) body + i, 1);
+    }
+
+    assert_int_not_equal(aigw_usage_capture_result(c, &u), 0);
+
+    free(c);
+}
+
+
 int
 main(void)
 {
@@ -772,6 +815,7 @@ main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_capture_responses),
+        cmocka_unit_test(test_capture_fuzz_findings),
         cmocka_unit_test(test_capture_values),
         cmocka_unit_test(test_capture_top_level),
         cmocka_unit_test(test_capture_truncated),
