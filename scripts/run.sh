@@ -29,15 +29,26 @@ fi
 
 mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
 
-if [ -n "${OPENAI_API_KEY:-}" ]; then
-    cp "$root/conf-examples/openai-channel.conf" "$prefix/conf/"
-    cp "$root/conf-examples/openai-models.conf" "$prefix/conf/"
-    openai="on (models gpt-*)"
-else
-    : > "$prefix/conf/openai-channel.conf"
-    : > "$prefix/conf/openai-models.conf"
-    openai="off (set OPENAI_API_KEY to add it)"
-fi
+# a provider's channel and models, included when its key is in the
+# environment: its host is resolved when nginx loads the configuration
+provider() {
+    name=$1 var=$2 models=$3
+    eval "key=\${$var:-}"
+
+    if [ -n "$key" ]; then
+        cp "$root/conf-examples/$name-channel.conf" "$prefix/conf/"
+        cp "$root/conf-examples/$name-models.conf" "$prefix/conf/"
+        echo "on (models $models)"
+    else
+        : > "$prefix/conf/$name-channel.conf"
+        : > "$prefix/conf/$name-models.conf"
+        echo "off (set $var to add it)"
+    fi
+}
+
+openai=$(provider openai OPENAI_API_KEY "gpt-*")
+anthropic=$(provider anthropic ANTHROPIC_API_KEY "claude-*")
+gemini=$(provider gemini GEMINI_API_KEY "gemini-*")
 
 sed -e "s|@MODULE@|$root/build/ngx_http_aigw_module.so|g" \
     -e "s|@ROOT@|$root|g" \
@@ -52,10 +63,17 @@ cat <<TXT
 aigw is running on http://127.0.0.1:$port (logs in run/logs/, "make stop" stops it)
   demo key:        sk-aigw-demo
   demo models:     demo-chat, demo-* (the built-in DEMO PROVIDER, no network)
-  OpenAI channel:  $openai
+  OpenAI channel:     $openai
+  Anthropic channel:  $anthropic
+  Gemini channel:     $gemini
 
 Try:
   curl -s http://127.0.0.1:$port/v1/chat/completions \\
     -H 'Authorization: Bearer sk-aigw-demo' -H 'Content-Type: application/json' \\
     -d '{"model":"demo-chat","messages":[{"role":"user","content":"Hello!"}]}'
+
+  # Anthropic's format (the SDKs, Claude Code), translated for the demo:
+  curl -s http://127.0.0.1:$port/v1/messages -H 'x-api-key: sk-aigw-demo' \\
+    -H 'Content-Type: application/json' \\
+    -d '{"model":"demo-chat","max_tokens":64,"messages":[{"role":"user","content":"Hello!"}]}'
 TXT
