@@ -143,6 +143,30 @@ ngx_http_aigw_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (r->headers_out.status == NGX_HTTP_UNAUTHORIZED && ctx->channel) {
+        /*
+         * the provider refused the channel's own key: not the client's
+         * fault, and its message may quote part of that key
+         */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "aigw: channel \"%V\" refused its upstream key (401)",
+                      &ctx->channel->name);
+
+        r->err_status = NGX_HTTP_BAD_GATEWAY;
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        r->headers_out.status_line.len = 0;
+
+        ctx->err_status = NGX_HTTP_BAD_GATEWAY;
+        ctx->err_type = "api_error";
+        ctx->err_code = "upstream_auth_failed";
+        ctx->err_param.len = 0;
+        ngx_str_set(&ctx->err_message, "The upstream provider refused the "
+                    "gateway's credentials for this model's channel.");
+
+        return ngx_http_aigw_error_header(r, ctx);
+    }
+
     if (ctx->adapted
         || (ctx->endpoint == NGX_HTTP_AIGW_MESSAGES && !ctx->native))
     {

@@ -310,6 +310,7 @@ static const char  *ngx_http_aigw_metrics_reasons[] = {
     "request_too_large",
     "request_timeout",
     "upstream_error",
+    "upstream_auth_failed",
     "upstream_unavailable",
     "upstream_timeout",
     "internal_error",

@@ -335,3 +335,15 @@ AigwMock::mock_location("= /ant/v1/messages", pieces => [$::ANSWER])
 --- response_headers
 X-Got-Version: 2024-01-01
 X-Got-Keys: sk-ant-two||
+
+
+
+=== TEST 17: the provider refusing the channel's key is a 502, not a 401
+--- mock eval
+AigwMock::mock_location("= /ant/v1/messages", status => 401,
+    pieces => ['{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-te...test"}}'])
+--- error_code: 502
+--- response_body
+{"error":{"message":"The upstream provider refused the gateway's credentials for this model's channel.","type":"api_error","param":null,"code":"upstream_auth_failed"}}
+--- error_log
+channel "ant" refused its upstream key (401)

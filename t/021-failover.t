@@ -292,3 +292,34 @@ AigwMock::mock_location("= /a/v1/chat/completions", status => 503,
 {"error":{"message":"overloaded"}}
 --- aigw_log eval
 qr{ attempts=1 tried=a }
+
+
+
+=== TEST 12: a channel whose key is refused fails over
+--- gw_config
+aigw_failover_attempts 3;
+aigw_model m a priority=10;
+aigw_model m b priority=0;
+--- mock eval
+AigwMock::mock_location("= /a/v1/chat/completions", status => 401,
+    pieces => ['{"error":{"message":"Incorrect API key provided: sk-a****","type":"invalid_request_error","code":"invalid_api_key"}}'])
+. AigwMock::mock_location("= /b/v1/chat/completions", pieces => [$::OK])
+--- response_body eval
+$::OK
+--- error_log
+channel "a" failed with 401
+
+
+
+=== TEST 13: alone, the refused key is a 502 that does not quote it
+--- gw_config
+aigw_failover_attempts 3;
+aigw_model m a;
+--- mock eval
+AigwMock::mock_location("= /a/v1/chat/completions", status => 401,
+    pieces => ['{"error":{"message":"Incorrect API key provided: sk-a****","type":"invalid_request_error","code":"invalid_api_key"}}'])
+--- error_code: 502
+--- response_body
+{"error":{"message":"The upstream provider refused the gateway's credentials for this model's channel.","type":"api_error","param":null,"code":"upstream_auth_failed"}}
+--- error_log
+channel "a" refused its upstream key (401)
