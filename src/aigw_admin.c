@@ -183,8 +183,8 @@ aigw_admin_merge(json_t *doc, json_t *body, const char *const *allowed,
 
 /*
  * The keys file's parser checks a document (without its meta fields) in a
- * one-entry keys file; a key's tenant is a stub there, its existence is the
- * caller's business.
+ * one-entry keys file; a key's tenant is only a placeholder there, its
+ * existence is the caller's business.
  */
 
 static int
@@ -193,19 +193,19 @@ aigw_admin_check(json_t *doc, int is_key, int64_t *expires, char *err,
 {
     int             rc;
     char           *text;
-    json_t         *copy, *file, *tenant, *stub;
+    json_t         *copy, *file, *tenant, *holder;
     const char     *name;
     aigw_keyset_t  *ks;
     char            msg[512];
 
     copy = json_deep_copy(doc);
     file = json_object();
-    stub = json_array();
+    holder = json_array();
 
-    if (copy == NULL || file == NULL || stub == NULL) {
+    if (copy == NULL || file == NULL || holder == NULL) {
         json_decref(copy);
         json_decref(file);
-        json_decref(stub);
+        json_decref(holder);
         return aigw_admin_error(err, err_len, "Out of memory.");
     }
 
@@ -215,16 +215,16 @@ aigw_admin_check(json_t *doc, int is_key, int64_t *expires, char *err,
         tenant = json_object_get(copy, "tenant");
 
         if (tenant && json_is_string(tenant)) {
-            json_array_append_new(stub,
+            json_array_append_new(holder,
                                   json_pack("{sO}", "name", tenant));
         }
 
-        json_object_set_new(file, "tenants", stub);
+        json_object_set_new(file, "tenants", holder);
         json_object_set_new(file, "keys", json_pack("[O]", copy));
 
     } else {
-        json_array_append(stub, copy);
-        json_object_set_new(file, "tenants", stub);
+        json_array_append(holder, copy);
+        json_object_set_new(file, "tenants", holder);
         json_object_set_new(file, "keys", json_array());
     }
 
