@@ -608,32 +608,14 @@ time_t
 ngx_http_aigw_retry_after(ngx_http_upstream_t *u)
 {
     ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &u->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Retry-After") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1)
-               == 0)
-        {
-            n = ngx_atoi(h[i].value.data, h[i].value.len);
-            return (n == NGX_ERROR) ? 0 : (time_t) n;
-        }
+    h = ngx_http_aigw_find_header(&u->headers_in.headers, "Retry-After");
+    if (h == NULL) {
+        return 0;
     }
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    return (n == NGX_ERROR) ? 0 : (time_t) n;
 }

@@ -270,6 +270,7 @@ ngx_http_aigw_ctx_t *ngx_http_aigw_get_ctx(ngx_http_request_t *r);
 ngx_http_aigw_ctx_t *ngx_http_aigw_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_aigw_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
+ngx_table_elt_t *ngx_http_aigw_find_header(ngx_list_t *headers, char *name);
 ngx_int_t ngx_http_aigw_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
 ngx_int_t ngx_http_aigw_prepare(ngx_http_request_t *r,

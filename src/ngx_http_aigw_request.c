@@ -26,8 +26,8 @@ static ngx_int_t ngx_http_aigw_adapt(ngx_http_request_t *r,
     const aigw_body_rewrite_t *rw);
 static ngx_table_elt_t *ngx_http_aigw_add_header(ngx_http_request_t *r,
     char *name, ngx_str_t *value, char *prefix);
-static ngx_uint_t ngx_http_aigw_has_header(ngx_http_request_t *r,
-    char *lowcase);
+static ngx_int_t ngx_http_aigw_adapter_error(ngx_http_request_t *r,
+    ngx_http_aigw_ctx_t *ctx, aigw_adapter_error_t *err);
 static ngx_int_t ngx_http_aigw_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_aigw_check_fields(ngx_http_request_t *r,
@@ -889,7 +889,6 @@ ngx_http_aigw_from_anthropic(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     ngx_str_t *body)
 {
     int                    stream;
-    ngx_str_t              param;
     aigw_buf_t             out;
     aigw_adapter_error_t   err;
 
@@ -904,13 +903,7 @@ ngx_http_aigw_from_anthropic(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         break;
 
     case AIGW_ADAPTER_INVALID:
-        param.data = (u_char *) err.param;
-        param.len = ngx_strlen(err.param);
-
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   param.len ? &param : NULL, "%s",
-                                   err.message);
+        return ngx_http_aigw_adapter_error(r, ctx, &err);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1042,13 +1035,7 @@ ngx_http_aigw_adapt(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         return NGX_OK;
 
     case AIGW_ADAPTER_INVALID:
-        param.data = (u_char *) err.param;
-        param.len = ngx_strlen(err.param);
-
-        return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   param.len ? &param : NULL, "%s",
-                                   err.message);
+        return ngx_http_aigw_adapter_error(r, ctx, &err);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1070,6 +1057,23 @@ invalid_name:
                                name, &ngx_http_aigw_providers[ch->provider]);
 }
 
+
+/* A request an adapter cannot translate: the client's 400. */
+
+static ngx_int_t
+ngx_http_aigw_adapter_error(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
+    aigw_adapter_error_t *err)
+{
+    ngx_str_t  param;
+
+    param.data = (u_char *) err->param;
+    param.len = ngx_strlen(err->param);
+
+    return ngx_http_aigw_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                               "invalid_request_error", "invalid_value",
+                               param.len ? &param : NULL, "%s",
+                               err->message);
+}
 
 /* The request is admitted: the new body and the upstream's variables. */
 
@@ -1471,7 +1475,8 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     }
 
     if (ch->provider == NGX_HTTP_AIGW_ANTHROPIC && uri == NULL
-        && !ngx_http_aigw_has_header(r, "anthropic-version"))
+        && ngx_http_aigw_find_header(&r->headers_in.headers,
+                                     "anthropic-version") == NULL)
     {
         h = ngx_http_aigw_add_header(r, "anthropic-version",
                                      &ngx_http_aigw_anthropic_version, NULL);
@@ -1522,25 +1527,25 @@ ngx_http_aigw_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value,
 }
 
 
-/* a header of the client's, or of the channel's (added just before) */
+/* a header of a list, by name, case-insensitively; NULL: none */
 
-static ngx_uint_t
-ngx_http_aigw_has_header(ngx_http_request_t *r, char *lowcase)
+ngx_table_elt_t *
+ngx_http_aigw_find_header(ngx_list_t *headers, char *name)
 {
     size_t            len;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(lowcase);
-    part = &r->headers_in.headers.part;
+    len = ngx_strlen(name);
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return 0;
+                return NULL;
             }
 
             part = part->next;
@@ -1549,9 +1554,9 @@ ngx_http_aigw_has_header(ngx_http_request_t *r, char *lowcase)
         }
 
         if (h[i].hash && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) lowcase, len) == 0)
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
-            return 1;
+            return &h[i];
         }
     }
 }
