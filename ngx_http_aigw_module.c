@@ -1150,6 +1150,31 @@ ngx_http_aigw_pool_alloc(void *pool, size_t size)
 }
 
 
+u_char *
+ngx_http_aigw_int(u_char *p, int64_t v)
+{
+    u_char     buf[NGX_INT64_LEN], *q;
+    uint64_t   u;
+
+    if (v < 0) {
+        *p++ = '-';
+        u = (uint64_t) 0 - (uint64_t) v;
+
+    } else {
+        u = (uint64_t) v;
+    }
+
+    q = buf + sizeof(buf);
+
+    do {
+        *--q = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
+}
+
+
 /* "a,b": the channels tried, in order */
 
 static ngx_int_t

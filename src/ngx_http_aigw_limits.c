@@ -426,6 +426,13 @@ ngx_http_aigw_limits_headers(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         return NGX_OK;
     }
 
+    /* one allocation for the six values */
+
+    p = ngx_pnalloc(r->pool, 6 * (NGX_INT64_LEN + 16));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
     for (i = 0; i < 6; i++) {
 
         if ((i < 3 && a->header_rpm == 0) || (i >= 3 && a->header_tpm == 0)) {
@@ -437,31 +444,26 @@ ngx_http_aigw_limits_headers(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
         h->hash = 1;
         h->key = names[i];
         h->value.data = p;
 
         switch (i) {
         case 0:
-            p = ngx_sprintf(p, "%L", a->header_rpm);
+            p = ngx_http_aigw_int(p, a->header_rpm);
             break;
         case 1:
-            p = ngx_sprintf(p, "%L", ngx_max(a->headers.remaining_requests,
+            p = ngx_http_aigw_int(p, ngx_max(a->headers.remaining_requests,
                                              0));
             break;
         case 2:
             p = ngx_http_aigw_duration(p, a->headers.reset_requests_ms);
             break;
         case 3:
-            p = ngx_sprintf(p, "%L", a->header_tpm);
+            p = ngx_http_aigw_int(p, a->header_tpm);
             break;
         case 4:
-            p = ngx_sprintf(p, "%L", ngx_max(a->headers.remaining_tokens, 0));
+            p = ngx_http_aigw_int(p, ngx_max(a->headers.remaining_tokens, 0));
             break;
         default:
             p = ngx_http_aigw_duration(p, a->headers.reset_tokens_ms);
@@ -481,20 +483,28 @@ static u_char *
 ngx_http_aigw_duration(u_char *p, int64_t ms)
 {
     if (ms <= 0) {
-        return ngx_sprintf(p, "0s");
+        *p++ = '0'; *p++ = 's';
+        return p;
     }
 
     if (ms < 1000) {
-        return ngx_sprintf(p, "%Lms", ms);
+        p = ngx_http_aigw_int(p, ms);
+        *p++ = 'm'; *p++ = 's';
+        return p;
     }
 
     ms = (ms + 999) / 1000;
 
-    if (ms < 60) {
-        return ngx_sprintf(p, "%Ls", ms);
+    if (ms >= 60) {
+        p = ngx_http_aigw_int(p, ms / 60);
+        *p++ = 'm';
+        ms %= 60;
     }
 
-    return ngx_sprintf(p, "%Lm%Ls", ms / 60, ms % 60);
+    p = ngx_http_aigw_int(p, ms);
+    *p++ = 's';
+
+    return p;
 }
 
 

@@ -338,6 +338,9 @@ ngx_uint_t ngx_http_aigw_breaker_state(ngx_http_aigw_channel_t *ch);
 
 void *ngx_http_aigw_pool_alloc(void *pool, size_t size);
 
+/* A decimal integer, without ngx_sprintf()'s cost: for per-request values */
+u_char *ngx_http_aigw_int(u_char *p, int64_t v);
+
 /* the admin API (ngx_http_aigw_admin.c) */
 char *ngx_http_aigw_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_aigw_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -6,8 +6,8 @@
  *     nginx, kept across reloads; spend is written to a state file and read
  *     back at start, so budgets survive a restart;
  *   - redis: one async hiredis connection per worker on nginx's event loop,
- *     one EVALSHA round trip per admission, shared by any number of nginx
- *     instances.
+ *     admissions and settlements batched into EVALSHAs, shared by any
+ *     number of nginx instances.
  *
  * Both apply the rules of aigw_window.h: every subject of a request (its
  * key, the key's limits for the model, its tenant) is checked, and the
@@ -111,14 +111,16 @@ void ngx_http_aigw_shm_exit_process(ngx_cycle_t *cycle,
  * "aigw_store redis server=... [password=...] [db=N] [timeout=time]
  *  [queue=N] [prefix=str]" (starting at args[2]).
  *
- * ngx_http_aigw_redis_admit() sends one EVALSHA of the admission script and
+ * ngx_http_aigw_redis_admit() adds the admission to the worker's next batch
+ * (sent once the event loop has run what is ready and no batch is out) and
  * returns NGX_AGAIN; a->done(a->request, a) is called later from the
  * event loop with a->status set (NGX_OK, NGX_DECLINED with a->result and
  * a->refused, or NGX_ERROR on timeout, disconnect or a full queue).  It
  * returns NGX_ERROR at once when the connection is down or the queue is
  * full.  After ngx_http_aigw_redis_cancel(a), a->done is never called.
  *
- * ngx_http_aigw_redis_settle() sends the settle script without waiting.
+ * ngx_http_aigw_redis_settle() adds a settlement to the next batch, without
+ * waiting for its reply.
  */
 
 char *ngx_http_aigw_redis_conf(ngx_conf_t *cf,

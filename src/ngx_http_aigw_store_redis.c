@@ -2,8 +2,8 @@
  * aigw: the redis counter store.
  *
  * One async hiredis (0.14.1) context per worker, driven by nginx's event
- * loop through the adapter below; admissions and settlements are the two
- * Lua scripts of ngx_http_aigw_redis_scripts.h, sent with EVALSHA.
+ * loop through the adapter below; admissions and settlements go in batches
+ * to the Lua script of ngx_http_aigw_redis_scripts.h, sent with EVALSHA.
  *
  * hiredis 0.14.1 facts this file is built around:
  *   - the context must be attached (ev hooks set) before the connect
@@ -40,8 +40,10 @@
 #define NGX_HTTP_AIGW_REDIS_BACKOFF_MAX   5000
 #define NGX_HTTP_AIGW_REDIS_READS         64       /* per read event */
 
-/* EVALSHA sha numkeys, 2 keys and 5 limits per subject, 5 common */
-#define NGX_HTTP_AIGW_REDIS_ARGS  (3 + 7 * NGX_HTTP_AIGW_SUBJECTS + 5)
+/* items per EVALSHA of the batch script */
+#define NGX_HTTP_AIGW_REDIS_BATCH         64
+#define NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS                                    \
+    (NGX_HTTP_AIGW_REDIS_BATCH * NGX_HTTP_AIGW_SUBJECTS)
 
 #define NGX_HTTP_AIGW_REDIS_ADMIT         0
 #define NGX_HTTP_AIGW_REDIS_SETTLE        1
@@ -49,10 +51,8 @@
 /* steps of the connection setup, and the other internal commands */
 #define NGX_HTTP_AIGW_REDIS_AUTH          1
 #define NGX_HTTP_AIGW_REDIS_SELECT        2
-#define NGX_HTTP_AIGW_REDIS_LOAD_ADMIT    3
-#define NGX_HTTP_AIGW_REDIS_LOAD_SETTLE   4
-#define NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT  5
-#define NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE 6
+#define NGX_HTTP_AIGW_REDIS_LOAD          3
+#define NGX_HTTP_AIGW_REDIS_RELOAD        4
 #define NGX_HTTP_AIGW_REDIS_PING          7
 #define NGX_HTTP_AIGW_REDIS_READY         8    /* the last setup step of a
                                                   connection without the
@@ -60,6 +60,9 @@
 
 #define NGX_HTTP_AIGW_REDIS_FIRE_LOG      60   /* s between two reports of
                                                   failed fired commands */
+
+
+typedef struct ngx_http_aigw_redis_batch_s  ngx_http_aigw_redis_batch_t;
 
 
 struct ngx_http_aigw_redis_s {
@@ -86,6 +89,10 @@ struct ngx_http_aigw_redis_s {
     ngx_queue_t                 waiting;      /* admissions with a request */
     ngx_queue_t                 parked;       /* settlements for later */
     ngx_uint_t                  nparked;
+    ngx_http_aigw_redis_batch_t *batch;       /* items not sent yet */
+    ngx_event_t                 flush;        /* sends it, posted */
+    ngx_uint_t                  items;        /* in batches, unanswered */
+    ngx_uint_t                  batches;      /* batches sent, unanswered */
     ngx_uint_t                  outstanding;  /* commands sent, unanswered */
     ngx_uint_t                  fired;        /* of which fire-and-forget */
     ngx_uint_t                  fire_failed;  /* error replies not logged */
@@ -96,8 +103,7 @@ struct ngx_http_aigw_redis_s {
     ngx_msec_t                  backoff;
     const char                 *reason;       /* why we drop the context */
     u_char                      reason_buf[160];
-    u_char                      sha_admit[40];
-    u_char                      sha_settle[40];
+    u_char                      sha[40];      /* of the batch script */
 
     unsigned                    scripts:1;    /* the store's connection */
     unsigned                    started:1;
@@ -108,37 +114,61 @@ struct ngx_http_aigw_redis_s {
     unsigned                    in_write:1;
     unsigned                    want_write:1;
     unsigned                    watch_pending:1;
-    unsigned                    reload_admit:1;
-    unsigned                    reload_settle:1;
+    unsigned                    reload:1;
     unsigned                    settle_logged:1;
     unsigned                    overflow_logged:1;
 };
 
 
 /*
- * One script command in flight.  For an admission it is the token of
+ * One admission or settlement.  For an admission it is the token of
  * a->redis_token: "a" is NULL once the request no longer waits (answered,
- * timed out or cancelled); the reply callback, which always comes, frees it.
- * The arguments are kept for the NOSCRIPT fallback and for releasing an
- * admission granted after its request stopped waiting.
+ * timed out or cancelled); the batch's reply, which always comes, frees it.
+ * The subjects and the request id are kept to release an admission granted
+ * after its request stopped waiting, or the slots of one whose fate the
+ * link took with it.
  */
 
 typedef struct {
-    ngx_queue_t                 queue;        /* rd->waiting, while a */
+    ngx_queue_t                 queue;        /* rd->waiting while a, or
+                                                 rd->parked */
     ngx_http_aigw_redis_t      *rd;
     ngx_http_aigw_admission_t  *a;
     ngx_event_t                 timer;
-    ngx_uint_t                  script;
-    ngx_uint_t                  nsubjects;
-    int64_t                     tokens;
+    ngx_uint_t                  type;         /* ADMIT or SETTLE */
+    ngx_uint_t                  n;
+    int64_t                     tokens;       /* reserved, or the deltas */
     int64_t                     cost;
-    unsigned                    retried:1;
-    int                         argc;
-    const char                 *argv[NGX_HTTP_AIGW_REDIS_ARGS];
-    size_t                      argvlen[NGX_HTTP_AIGW_REDIS_ARGS];
-    u_char                     *pos;
+    int64_t                     minute;       /* of a settlement */
+    int64_t                     periods[NGX_HTTP_AIGW_SUBJECTS];
+    ngx_str_t                   ids[NGX_HTTP_AIGW_SUBJECTS];
+    aigw_subject_limits_t       limits[NGX_HTTP_AIGW_SUBJECTS];
+    ngx_uint_t                  sub[NGX_HTTP_AIGW_SUBJECTS];   /* in the
+                                                                  batch */
+    ngx_str_t                   rid;
     u_char                      data[1];
-} ngx_http_aigw_redis_cmd_t;
+} ngx_http_aigw_redis_item_t;
+
+
+/*
+ * The items one EVALSHA carries; the same subject (id and limits) is sent
+ * once.  The arguments are kept for the NOSCRIPT fallback.
+ */
+
+struct ngx_http_aigw_redis_batch_s {
+    ngx_http_aigw_redis_t      *rd;
+    ngx_uint_t                  nitems;
+    ngx_uint_t                  nsubjects;
+    ngx_http_aigw_redis_item_t *items[NGX_HTTP_AIGW_REDIS_BATCH];
+    ngx_str_t                  *ids[NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS];
+    aigw_subject_limits_t      *limits[NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS];
+    unsigned                    retried:1;
+    ngx_uint_t                  argc;
+    u_char                     *cmd;          /* the command in RESP */
+    u_char                     *body;         /* its arguments after the
+                                                 script's sha */
+    size_t                      len;
+};
 
 
 static char *ngx_http_aigw_redis_server(ngx_conf_t *cf,
@@ -170,32 +200,37 @@ static void ngx_http_aigw_redis_add_write(void *data);
 static void ngx_http_aigw_redis_del_write(void *data);
 static void ngx_http_aigw_redis_cleanup(void *data);
 
-static ngx_http_aigw_redis_cmd_t *ngx_http_aigw_redis_cmd(
-    ngx_http_aigw_redis_t *rd, ngx_uint_t script, size_t size);
-static void ngx_http_aigw_redis_arg(ngx_http_aigw_redis_cmd_t *cmd,
-    const u_char *data, size_t len);
-static void ngx_http_aigw_redis_arg_key(ngx_http_aigw_redis_cmd_t *cmd,
-    ngx_str_t *prefix, u_char kind, ngx_str_t *id);
-static void ngx_http_aigw_redis_arg_num(ngx_http_aigw_redis_cmd_t *cmd,
-    int64_t n);
-static ngx_int_t ngx_http_aigw_redis_send(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd);
-static ngx_int_t ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd,
-    ngx_uint_t n, const char **keys, const size_t *keylens,
-    ngx_http_aigw_subject_t *subjects, int64_t minute, int64_t tokens_delta,
-    int64_t cost_delta, const char *rid, size_t rid_len, int64_t *periods);
-static void ngx_http_aigw_redis_forget(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd);
-static void ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r,
+static ngx_uint_t ngx_http_aigw_redis_waiting(ngx_http_aigw_redis_t *rd);
+static ngx_http_aigw_redis_item_t *ngx_http_aigw_redis_item(
+    ngx_http_aigw_redis_t *rd, ngx_uint_t type, ngx_uint_t n,
+    ngx_http_aigw_subject_t *subjects, ngx_str_t *ids,
+    aigw_subject_limits_t *limits, ngx_str_t *rid);
+static ngx_int_t ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item);
+static void ngx_http_aigw_redis_flush_handler(ngx_event_t *ev);
+static void ngx_http_aigw_redis_flush(ngx_http_aigw_redis_t *rd);
+static ngx_int_t ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b);
+static ngx_int_t ngx_http_aigw_redis_batch_eval(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b);
+static void ngx_http_aigw_redis_batch_fail(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b);
+static void ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_http_aigw_redis_batch_free(ngx_http_aigw_redis_batch_t *b);
+static void ngx_http_aigw_redis_settle_item(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item, redisReply *reply);
+static void ngx_http_aigw_redis_park(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item);
+static void ngx_http_aigw_redis_unsettled(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *from, int64_t minute, int64_t tokens_delta,
+    int64_t cost_delta, int64_t *periods);
 static void ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply);
+    ngx_http_aigw_redis_item_t *item, redisReply *reply);
 static ngx_int_t ngx_http_aigw_redis_verdict(redisReply *reply,
-    ngx_uint_t n);
-static void ngx_http_aigw_redis_parse(redisReply *reply,
+    ngx_uint_t n, int64_t *v);
+static void ngx_http_aigw_redis_parse(int64_t *v,
     ngx_http_aigw_admission_t *a);
-static void ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply);
 static void ngx_http_aigw_redis_admit_timeout(ngx_event_t *ev);
 static void ngx_http_aigw_redis_error_text(ngx_http_aigw_redis_t *rd,
     const char *what, redisReply *reply);
@@ -203,10 +238,8 @@ static void ngx_http_aigw_redis_fire_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 
 
-static const char  ngx_http_aigw_redis_admit_lua[] =
-    NGX_HTTP_AIGW_REDIS_ADMIT_LUA;
-static const char  ngx_http_aigw_redis_settle_lua[] =
-    NGX_HTTP_AIGW_REDIS_SETTLE_LUA;
+static const char  ngx_http_aigw_redis_batch_lua[] =
+    NGX_HTTP_AIGW_REDIS_BATCH_LUA;
 
 
 /* configuration */
@@ -581,6 +614,10 @@ ngx_http_aigw_redis_start(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
     rd->watchdog.log = rd->log;
     rd->watchdog.cancelable = 1;
 
+    rd->flush.handler = ngx_http_aigw_redis_flush_handler;
+    rd->flush.data = rd;
+    rd->flush.log = rd->log;
+
     rd->started = 1;
 
     ngx_http_aigw_redis_connect(rd);
@@ -592,8 +629,8 @@ ngx_http_aigw_redis_start(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
 void
 ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
 {
-    ngx_queue_t                *q;
-    ngx_http_aigw_redis_cmd_t  *cmd;
+    ngx_queue_t                 *q;
+    ngx_http_aigw_redis_item_t  *item;
 
     if (rd == NULL || !rd->started || rd->exiting) {
         return;
@@ -618,16 +655,25 @@ ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
 
     while (!ngx_queue_empty(&rd->waiting)) {
         q = ngx_queue_head(&rd->waiting);
-        cmd = ngx_queue_data(q, ngx_http_aigw_redis_cmd_t, queue);
+        item = ngx_queue_data(q, ngx_http_aigw_redis_item_t, queue);
 
         ngx_queue_remove(q);
 
-        cmd->a->redis_token = NULL;
-        cmd->a = NULL;
+        item->a->redis_token = NULL;
+        item->a = NULL;
 
-        if (cmd->timer.timer_set) {
-            ngx_del_timer(&cmd->timer);
+        if (item->timer.timer_set) {
+            ngx_del_timer(&item->timer);
         }
+    }
+
+    if (rd->flush.posted) {
+        ngx_delete_posted_event(&rd->flush);
+    }
+
+    if (rd->batch) {
+        ngx_http_aigw_redis_batch_free(rd->batch);
+        rd->batch = NULL;
     }
 
     /* runs the pending callbacks with NULL replies, then the cleanup hook */
@@ -639,7 +685,7 @@ ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
     while (!ngx_queue_empty(&rd->parked)) {
         q = ngx_queue_head(&rd->parked);
         ngx_queue_remove(q);
-        ngx_free(ngx_queue_data(q, ngx_http_aigw_redis_cmd_t, queue));
+        ngx_free(ngx_queue_data(q, ngx_http_aigw_redis_item_t, queue));
     }
 
     rd->nparked = 0;
@@ -713,8 +759,7 @@ ngx_http_aigw_redis_connect(ngx_http_aigw_redis_t *rd)
     rd->in_write = 0;
     rd->dropping = 0;
     rd->connected = 0;
-    rd->reload_admit = 0;
-    rd->reload_settle = 0;
+    rd->reload = 0;
     rd->reason = NULL;
 
     ac->data = rd;
@@ -896,17 +941,11 @@ ngx_http_aigw_redis_on_connect(const redisAsyncContext *cac, int status)
     argv[1] = "LOAD";
     argvlen[1] = 4;
 
-    argv[2] = ngx_http_aigw_redis_admit_lua;
-    argvlen[2] = sizeof(ngx_http_aigw_redis_admit_lua) - 1;
+    argv[2] = ngx_http_aigw_redis_batch_lua;
+    argvlen[2] = sizeof(ngx_http_aigw_redis_batch_lua) - 1;
 
-    (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_LOAD_ADMIT, 3,
+    (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_LOAD, 3,
                                         argv, argvlen);
-
-    argv[2] = ngx_http_aigw_redis_settle_lua;
-    argvlen[2] = sizeof(ngx_http_aigw_redis_settle_lua) - 1;
-
-    (void) ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_LOAD_SETTLE,
-                                        3, argv, argvlen);
 
     /* if a command could not be queued, the connect timer drops us */
 }
@@ -967,24 +1006,17 @@ ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac, void *r,
 
         return;
 
-    case NGX_HTTP_AIGW_REDIS_LOAD_ADMIT:
-    case NGX_HTTP_AIGW_REDIS_LOAD_SETTLE:
-    case NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT:
-    case NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE:
+    case NGX_HTTP_AIGW_REDIS_LOAD:
+    case NGX_HTTP_AIGW_REDIS_RELOAD:
 
-        if (step == NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT) {
-            rd->reload_admit = 0;
-
-        } else if (step == NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE) {
-            rd->reload_settle = 0;
+        if (step == NGX_HTTP_AIGW_REDIS_RELOAD) {
+            rd->reload = 0;
         }
 
         if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
             ngx_http_aigw_redis_error_text(rd, "SCRIPT LOAD failed", reply);
 
-            if (step == NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT
-                || step == NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE)
-            {
+            if (step == NGX_HTTP_AIGW_REDIS_RELOAD) {
                 /* EVAL still works; next NOSCRIPT tries again */
                 ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
                               &rd->server, rd->reason_buf);
@@ -995,16 +1027,9 @@ ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac, void *r,
             return;
         }
 
-        if (step == NGX_HTTP_AIGW_REDIS_LOAD_ADMIT
-            || step == NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT)
-        {
-            ngx_memcpy(rd->sha_admit, reply->str, 40);
+        ngx_memcpy(rd->sha, reply->str, 40);
 
-        } else {
-            ngx_memcpy(rd->sha_settle, reply->str, 40);
-        }
-
-        if (step == NGX_HTTP_AIGW_REDIS_LOAD_SETTLE && !rd->dropping) {
+        if (step == NGX_HTTP_AIGW_REDIS_LOAD && !rd->dropping) {
             ngx_http_aigw_redis_set_ready(rd);
         }
 
@@ -1032,8 +1057,8 @@ ngx_http_aigw_redis_internal_reply(redisAsyncContext *ac, void *r,
 static void
 ngx_http_aigw_redis_set_ready(ngx_http_aigw_redis_t *rd)
 {
-    ngx_queue_t                *q;
-    ngx_http_aigw_redis_cmd_t  *cmd;
+    ngx_queue_t                 *q;
+    ngx_http_aigw_redis_item_t  *item;
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
@@ -1065,10 +1090,10 @@ ngx_http_aigw_redis_set_ready(ngx_http_aigw_redis_t *rd)
         ngx_queue_remove(q);
         rd->nparked--;
 
-        cmd = ngx_queue_data(q, ngx_http_aigw_redis_cmd_t, queue);
+        item = ngx_queue_data(q, ngx_http_aigw_redis_item_t, queue);
 
-        if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
-            ngx_free(cmd);
+        if (ngx_http_aigw_redis_add(rd, item) != NGX_OK) {
+            ngx_free(item);
         }
     }
 }
@@ -1350,6 +1375,7 @@ ngx_http_aigw_redis_cleanup(void *data)
     rd->want_write = 0;
     rd->outstanding = 0;
     rd->fired = 0;
+    rd->batches = 0;
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
@@ -1396,105 +1422,427 @@ ngx_http_aigw_redis_cleanup(void *data)
 }
 
 
-/* script commands */
+/* admissions and settlements, in batches */
 
-static ngx_http_aigw_redis_cmd_t *
-ngx_http_aigw_redis_cmd(ngx_http_aigw_redis_t *rd, ngx_uint_t script,
-    size_t size)
+/* commands and items waiting for Redis, fired ones aside */
+
+static ngx_uint_t
+ngx_http_aigw_redis_waiting(ngx_http_aigw_redis_t *rd)
 {
-    ngx_http_aigw_redis_cmd_t  *cmd;
+    return rd->items + (rd->outstanding - rd->fired - rd->batches);
+}
 
-    cmd = ngx_alloc(sizeof(ngx_http_aigw_redis_cmd_t) + size, rd->log);
-    if (cmd == NULL) {
+
+static ngx_http_aigw_redis_item_t *
+ngx_http_aigw_redis_item(ngx_http_aigw_redis_t *rd, ngx_uint_t type,
+    ngx_uint_t n, ngx_http_aigw_subject_t *subjects, ngx_str_t *ids,
+    aigw_subject_limits_t *limits, ngx_str_t *rid)
+{
+    size_t                       size;
+    u_char                      *p;
+    ngx_uint_t                   i;
+    ngx_str_t                   *id;
+    ngx_http_aigw_redis_item_t  *item;
+
+    size = sizeof(ngx_http_aigw_redis_item_t) + rid->len;
+
+    for (i = 0; i < n; i++) {
+        size += subjects ? subjects[i].id.len : ids[i].len;
+    }
+
+    item = ngx_alloc(size, rd->log);
+    if (item == NULL) {
         return NULL;
     }
 
-    ngx_memzero(cmd, sizeof(ngx_http_aigw_redis_cmd_t));
+    ngx_memzero(item, sizeof(ngx_http_aigw_redis_item_t));
 
-    cmd->rd = rd;
-    cmd->script = script;
-    cmd->pos = cmd->data;
+    item->rd = rd;
+    item->type = type;
+    item->n = n;
 
-    cmd->argv[0] = "EVALSHA";
-    cmd->argvlen[0] = 7;
+    p = item->data;
 
-    if (script == NGX_HTTP_AIGW_REDIS_ADMIT) {
-        cmd->argv[1] = (const char *) rd->sha_admit;
+    for (i = 0; i < n; i++) {
+        id = subjects ? &subjects[i].id : &ids[i];
 
-    } else {
-        cmd->argv[1] = (const char *) rd->sha_settle;
+        item->ids[i].data = p;
+        item->ids[i].len = id->len;
+        p = ngx_cpymem(p, id->data, id->len);
+
+        item->limits[i] = subjects ? subjects[i].limits : limits[i];
     }
 
-    cmd->argvlen[1] = 40;
-    cmd->argc = 2;
+    item->rid.data = p;
+    item->rid.len = rid->len;
+    ngx_memcpy(p, rid->data, rid->len);
 
-    return cmd;
+    return item;
+}
+
+
+/*
+ * Into the open batch.  It is sent when the event loop has run what is
+ * ready and no batch is out; while one is, the batch grows, up to its
+ * limit: under load Redis runs fewer, larger batches.
+ */
+
+static ngx_int_t
+ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item)
+{
+    ngx_uint_t                    i, j;
+    ngx_http_aigw_redis_batch_t  *b;
+
+    b = rd->batch;
+
+    if (b && (b->nitems == NGX_HTTP_AIGW_REDIS_BATCH
+              || b->nsubjects + item->n > NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS))
+    {
+        ngx_http_aigw_redis_flush(rd);
+        b = NULL;
+    }
+
+    if (b == NULL) {
+        b = ngx_alloc(sizeof(ngx_http_aigw_redis_batch_t), rd->log);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(b, sizeof(ngx_http_aigw_redis_batch_t));
+        b->rd = rd;
+
+        rd->batch = b;
+    }
+
+    for (i = 0; i < item->n; i++) {
+
+        for (j = 0; j < b->nsubjects; j++) {
+            if (b->ids[j]->len == item->ids[i].len
+                && ngx_memcmp(b->ids[j]->data, item->ids[i].data,
+                              item->ids[i].len) == 0
+                && b->limits[j]->rpm == item->limits[i].rpm
+                && b->limits[j]->tpm == item->limits[i].tpm
+                && b->limits[j]->concurrency == item->limits[i].concurrency
+                && b->limits[j]->budget == item->limits[i].budget
+                && b->limits[j]->period == item->limits[i].period)
+            {
+                break;
+            }
+        }
+
+        if (j == b->nsubjects) {
+            b->ids[j] = &item->ids[i];
+            b->limits[j] = &item->limits[i];
+            b->nsubjects++;
+        }
+
+        item->sub[i] = j;
+    }
+
+    b->items[b->nitems++] = item;
+    rd->items++;
+
+    if (!rd->flush.posted) {
+        ngx_post_event(&rd->flush, &ngx_posted_events);
+    }
+
+    return NGX_OK;
 }
 
 
 static void
-ngx_http_aigw_redis_arg(ngx_http_aigw_redis_cmd_t *cmd, const u_char *data,
-    size_t len)
+ngx_http_aigw_redis_flush_handler(ngx_event_t *ev)
 {
-    cmd->argv[cmd->argc] = (const char *) cmd->pos;
-    cmd->argvlen[cmd->argc] = len;
-    cmd->argc++;
+    ngx_http_aigw_redis_t  *rd = ev->data;
 
-    cmd->pos = ngx_cpymem(cmd->pos, data, len);
+    if (rd->batches && rd->ready) {
+        return;                 /* the reply of the one out posts us again */
+    }
+
+    ngx_http_aigw_redis_flush(rd);
 }
 
 
 static void
-ngx_http_aigw_redis_arg_key(ngx_http_aigw_redis_cmd_t *cmd,
-    ngx_str_t *prefix, u_char kind, ngx_str_t *id)
+ngx_http_aigw_redis_flush(ngx_http_aigw_redis_t *rd)
 {
-    u_char  *p;
+    ngx_http_aigw_redis_batch_t  *b;
 
-    p = ngx_cpymem(cmd->pos, prefix->data, prefix->len);
-    *p++ = kind;
-    *p++ = ':';
+    if (rd->flush.posted) {
+        ngx_delete_posted_event(&rd->flush);
+    }
+
+    b = rd->batch;
+
+    if (b == NULL) {
+        return;
+    }
+
+    rd->batch = NULL;
+
+    if (!rd->ready || rd->ac == NULL
+        || ngx_http_aigw_redis_batch_send(rd, b) != NGX_OK)
+    {
+        ngx_http_aigw_redis_batch_fail(rd, b);
+    }
+}
+
+
+/*
+ * EVALSHA sha 2S keys... now lifetime S limits... items...: see
+ * ngx_http_aigw_redis_scripts.h.  The command is written in RESP here:
+ * hiredis's own formatting costs more than the rest of a batch.
+ */
+
+#define NGX_HTTP_AIGW_REDIS_NUM_LEN  (1 + NGX_INT_T_LEN + 2 + NGX_INT64_LEN + 2)
+
+static u_char *
+ngx_http_aigw_redis_resp(u_char *p, const void *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_aigw_int(p, (int64_t) len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p++ = LF;
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_aigw_redis_resp_num(u_char *p, int64_t n)
+{
+    u_char  buf[NGX_INT64_LEN];
+
+    /* ngx_sprintf() would cost more than the rest of the batch */
+
+    return ngx_http_aigw_redis_resp(p, buf, ngx_http_aigw_int(buf, n) - buf);
+}
+
+
+static u_char *
+ngx_http_aigw_redis_resp_key(u_char *p, ngx_str_t *prefix, u_char kind,
+    ngx_str_t *id)
+{
+    *p++ = '$';
+    p = ngx_http_aigw_int(p, (int64_t) (prefix->len + 2 + id->len));
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, prefix->data, prefix->len);
+    *p++ = kind; *p++ = ':';
     p = ngx_cpymem(p, id->data, id->len);
+    *p++ = CR; *p++ = LF;
 
-    cmd->argv[cmd->argc] = (const char *) cmd->pos;
-    cmd->argvlen[cmd->argc] = p - cmd->pos;
-    cmd->argc++;
-
-    cmd->pos = p;
-}
-
-
-static void
-ngx_http_aigw_redis_arg_num(ngx_http_aigw_redis_cmd_t *cmd, int64_t n)
-{
-    u_char  *p;
-
-    p = ngx_sprintf(cmd->pos, "%L", n);
-
-    cmd->argv[cmd->argc] = (const char *) cmd->pos;
-    cmd->argvlen[cmd->argc] = p - cmd->pos;
-    cmd->argc++;
-
-    cmd->pos = p;
+    return p;
 }
 
 
 static ngx_int_t
-ngx_http_aigw_redis_send(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd)
+ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b)
 {
-    /* hiredis copies the arguments into its output buffer now */
+    size_t                       size;
+    u_char                      *p;
+    ngx_uint_t                   i, j, nargs;
+    ngx_http_aigw_redis_item_t  *item;
 
-    if (rd->ac == NULL
-        || redisAsyncCommandArgv(rd->ac, ngx_http_aigw_redis_reply, cmd,
-                                 cmd->argc, cmd->argv, cmd->argvlen)
-           != REDIS_OK)
+    /* the arguments after EVALSHA sha, each "$len\r\n...\r\n" */
+
+    nargs = 1 + 2 * b->nsubjects + 3 + 5 * b->nsubjects;
+    size = 4 * NGX_HTTP_AIGW_REDIS_NUM_LEN;
+
+    for (j = 0; j < b->nsubjects; j++) {
+        size += 2 * (1 + NGX_SIZE_T_LEN + 2 + rd->prefix.len + 2
+                     + b->ids[j]->len + 2)
+                + 5 * NGX_HTTP_AIGW_REDIS_NUM_LEN;
+    }
+
+    for (i = 0; i < b->nitems; i++) {
+        item = b->items[i];
+
+        size += 1 + NGX_SIZE_T_LEN + 2 + item->rid.len + 2;
+
+        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            nargs += 5 + item->n;
+            size += (4 + item->n) * NGX_HTTP_AIGW_REDIS_NUM_LEN;
+
+        } else {
+            nargs += 6 + 2 * item->n;
+            size += (5 + 2 * item->n) * NGX_HTTP_AIGW_REDIS_NUM_LEN;
+        }
+    }
+
+    /* and before them: "*argc\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" */
+
+    size += 1 + NGX_INT_T_LEN + 2 + 13 + 5 + 40 + 2;
+
+    b->cmd = ngx_alloc(size, rd->log);
+    if (b->cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->argc = 2 + nargs;
+
+    p = ngx_sprintf(b->cmd, "*%ui\r\n$7\r\nEVALSHA\r\n$40\r\n", b->argc);
+    p = ngx_cpymem(p, rd->sha, 40);
+    *p++ = CR; *p++ = LF;
+
+    b->body = p;
+
+    p = ngx_http_aigw_redis_resp_num(p, 2 * b->nsubjects);
+
+    for (j = 0; j < b->nsubjects; j++) {
+        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 's', b->ids[j]);
+        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 'c', b->ids[j]);
+    }
+
+    /* 0: the script takes the time of the Redis server, one clock for all */
+
+    p = ngx_http_aigw_redis_resp_num(p, 0);
+    p = ngx_http_aigw_redis_resp_num(p, NGX_HTTP_AIGW_REDIS_LIFETIME);
+    p = ngx_http_aigw_redis_resp_num(p, b->nsubjects);
+
+    for (j = 0; j < b->nsubjects; j++) {
+        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->rpm);
+        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->tpm);
+        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->concurrency);
+        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->budget);
+        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->period);
+    }
+
+    for (i = 0; i < b->nitems; i++) {
+        item = b->items[i];
+
+        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            p = ngx_cpymem(p, "$1\r\na\r\n", 7);
+            p = ngx_http_aigw_redis_resp_num(p, item->n);
+            p = ngx_http_aigw_redis_resp_num(p, item->tokens);
+            p = ngx_http_aigw_redis_resp_num(p, item->cost);
+            p = ngx_http_aigw_redis_resp(p, item->rid.data, item->rid.len);
+
+            for (j = 0; j < item->n; j++) {
+                p = ngx_http_aigw_redis_resp_num(p, item->sub[j] + 1);
+            }
+
+        } else {
+            p = ngx_cpymem(p, "$1\r\ns\r\n", 7);
+            p = ngx_http_aigw_redis_resp_num(p, item->n);
+            p = ngx_http_aigw_redis_resp_num(p, item->minute);
+            p = ngx_http_aigw_redis_resp_num(p, item->tokens);
+            p = ngx_http_aigw_redis_resp_num(p, item->cost);
+            p = ngx_http_aigw_redis_resp(p, item->rid.data, item->rid.len);
+
+            for (j = 0; j < item->n; j++) {
+                p = ngx_http_aigw_redis_resp_num(p, item->sub[j] + 1);
+                p = ngx_http_aigw_redis_resp_num(p, item->periods[j]);
+            }
+        }
+    }
+
+    b->len = p - b->cmd;
+
+    /* hiredis copies the command into its output buffer now */
+
+    if (redisAsyncFormattedCommand(rd->ac, ngx_http_aigw_redis_batch_reply,
+                                   b, (char *) b->cmd, b->len)
+        != REDIS_OK)
     {
         return NGX_ERROR;
     }
 
     rd->outstanding++;
+    rd->batches++;
 
     return NGX_OK;
+}
+
+
+/* The same batch with EVAL and the script, for a Redis that lost it. */
+
+static ngx_int_t
+ngx_http_aigw_redis_batch_eval(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b)
+{
+    int        rc;
+    size_t     size, body;
+    u_char    *cmd, *p;
+
+    body = b->len - (b->body - b->cmd);
+    size = 1 + NGX_INT_T_LEN + 2 + 10 + 1 + NGX_SIZE_T_LEN + 2
+           + sizeof(ngx_http_aigw_redis_batch_lua) - 1 + 2 + body;
+
+    cmd = ngx_alloc(size, rd->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(cmd, "*%ui\r\n$4\r\nEVAL\r\n", b->argc);
+    p = ngx_http_aigw_redis_resp(p, ngx_http_aigw_redis_batch_lua,
+                                 sizeof(ngx_http_aigw_redis_batch_lua) - 1);
+    p = ngx_cpymem(p, b->body, body);
+
+    rc = rd->ac ? redisAsyncFormattedCommand(rd->ac,
+                                             ngx_http_aigw_redis_batch_reply,
+                                             b, (char *) cmd, p - cmd)
+                : REDIS_ERR;
+
+    ngx_free(cmd);
+
+    if (rc != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    rd->outstanding++;
+    rd->batches++;
+
+    return NGX_OK;
+}
+
+
+/* A batch that could not be sent: admissions fail, settlements wait. */
+
+static void
+ngx_http_aigw_redis_batch_fail(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b)
+{
+    ngx_uint_t                   i;
+    ngx_http_aigw_redis_item_t  *item;
+
+    for (i = 0; i < b->nitems; i++) {
+        item = b->items[i];
+        b->items[i] = NULL;
+        rd->items--;
+
+        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            /* never ran: nothing to give back */
+            ngx_http_aigw_redis_admit_reply(rd, item, NULL);
+            ngx_free(item);
+
+        } else {
+            ngx_http_aigw_redis_park(rd, item);
+        }
+    }
+
+    ngx_http_aigw_redis_batch_free(b);
+}
+
+
+static void
+ngx_http_aigw_redis_batch_free(ngx_http_aigw_redis_batch_t *b)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < b->nitems; i++) {
+        if (b->items[i]) {
+            ngx_free(b->items[i]);
+        }
+    }
+
+    if (b->cmd) {
+        ngx_free(b->cmd);
+    }
+
+    ngx_free(b);
 }
 
 
@@ -1502,81 +1850,46 @@ ngx_int_t
 ngx_http_aigw_redis_admit(ngx_http_aigw_store_conf_t *sc,
     ngx_http_aigw_admission_t *a)
 {
-    size_t                      size;
-    ngx_uint_t                  i, n;
-    ngx_http_aigw_redis_t      *rd;
-    ngx_http_aigw_subject_t    *s;
-    ngx_http_aigw_redis_cmd_t  *cmd;
+    ngx_http_aigw_redis_t       *rd;
+    ngx_http_aigw_redis_item_t  *item;
 
     rd = sc->redis;
-    n = a->nsubjects;
 
     a->redis_token = NULL;
 
     /* fired commands have their own bound: they never refuse admissions */
 
     if (rd == NULL || !rd->ready || rd->ac == NULL
-        || rd->outstanding - rd->fired >= rd->queue
-        || n > NGX_HTTP_AIGW_SUBJECTS)
+        || ngx_http_aigw_redis_waiting(rd) >= rd->queue
+        || a->nsubjects == 0 || a->nsubjects > NGX_HTTP_AIGW_SUBJECTS)
     {
         return NGX_ERROR;
     }
 
-    size = NGX_INT_T_LEN + 5 * NGX_INT64_LEN + a->request_id.len;
-
-    for (i = 0; i < n; i++) {
-        size += 2 * (rd->prefix.len + 2 + a->subjects[i].id.len)
-                + 5 * NGX_INT64_LEN;
-    }
-
-    cmd = ngx_http_aigw_redis_cmd(rd, NGX_HTTP_AIGW_REDIS_ADMIT, size);
-    if (cmd == NULL) {
+    item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_ADMIT,
+                                    a->nsubjects, a->subjects, NULL, NULL,
+                                    &a->request_id);
+    if (item == NULL) {
         return NGX_ERROR;
     }
 
-    cmd->nsubjects = n;
-    cmd->tokens = a->tokens;
-    cmd->cost = a->cost;
+    item->tokens = a->tokens;
+    item->cost = a->cost;
 
-    ngx_http_aigw_redis_arg_num(cmd, 2 * n);
-
-    for (i = 0; i < n; i++) {
-        s = &a->subjects[i];
-        ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 's', &s->id);
-        ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 'c', &s->id);
-    }
-
-    /* 0: the script takes the time of the Redis server, one clock for all */
-
-    ngx_http_aigw_redis_arg_num(cmd, 0);
-    ngx_http_aigw_redis_arg_num(cmd, a->tokens);
-    ngx_http_aigw_redis_arg_num(cmd, a->cost);
-    ngx_http_aigw_redis_arg(cmd, a->request_id.data, a->request_id.len);
-    ngx_http_aigw_redis_arg_num(cmd, NGX_HTTP_AIGW_REDIS_LIFETIME);
-
-    for (i = 0; i < n; i++) {
-        s = &a->subjects[i];
-        ngx_http_aigw_redis_arg_num(cmd, s->limits.rpm);
-        ngx_http_aigw_redis_arg_num(cmd, s->limits.tpm);
-        ngx_http_aigw_redis_arg_num(cmd, s->limits.concurrency);
-        ngx_http_aigw_redis_arg_num(cmd, s->limits.budget);
-        ngx_http_aigw_redis_arg_num(cmd, s->limits.period);
-    }
-
-    if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
-        ngx_free(cmd);
+    if (ngx_http_aigw_redis_add(rd, item) != NGX_OK) {
+        ngx_free(item);
         return NGX_ERROR;
     }
 
-    cmd->a = a;
-    ngx_queue_insert_tail(&rd->waiting, &cmd->queue);
+    item->a = a;
+    ngx_queue_insert_tail(&rd->waiting, &item->queue);
 
-    cmd->timer.handler = ngx_http_aigw_redis_admit_timeout;
-    cmd->timer.data = cmd;
-    cmd->timer.log = rd->log;
-    ngx_add_timer(&cmd->timer, rd->timeout);
+    item->timer.handler = ngx_http_aigw_redis_admit_timeout;
+    item->timer.data = item;
+    item->timer.log = rd->log;
+    ngx_add_timer(&item->timer, rd->timeout);
 
-    a->redis_token = cmd;
+    a->redis_token = item;
 
     return NGX_AGAIN;
 }
@@ -1585,26 +1898,26 @@ ngx_http_aigw_redis_admit(ngx_http_aigw_store_conf_t *sc,
 void
 ngx_http_aigw_redis_cancel(ngx_http_aigw_admission_t *a)
 {
-    ngx_http_aigw_redis_cmd_t  *cmd;
+    ngx_http_aigw_redis_item_t  *item;
 
-    cmd = a->redis_token;
+    item = a->redis_token;
 
-    if (cmd == NULL) {
+    if (item == NULL) {
         return;
     }
 
     a->redis_token = NULL;
 
-    if (cmd->a) {
-        cmd->a = NULL;
-        ngx_queue_remove(&cmd->queue);
+    if (item->a) {
+        item->a = NULL;
+        ngx_queue_remove(&item->queue);
     }
 
-    if (cmd->timer.timer_set) {
-        ngx_del_timer(&cmd->timer);
+    if (item->timer.timer_set) {
+        ngx_del_timer(&item->timer);
     }
 
-    /* the reply callback frees cmd, and releases a late admission */
+    /* the batch's reply frees the item, and releases a late admission */
 }
 
 
@@ -1612,7 +1925,9 @@ void
 ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
     ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta)
 {
-    ngx_http_aigw_redis_t  *rd;
+    ngx_uint_t                   i;
+    ngx_http_aigw_redis_t       *rd;
+    ngx_http_aigw_redis_item_t  *item;
 
     rd = sc->redis;
 
@@ -1630,102 +1945,57 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
 
     /* settlements free slots: they may use twice the admissions' queue */
 
-    if (rd->outstanding - rd->fired >= 2 * rd->queue) {
+    if (ngx_http_aigw_redis_waiting(rd) >= 2 * rd->queue) {
         if (!rd->overflow_logged) {
             rd->overflow_logged = 1;
 
             ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                           "aigw: redis %V: %ui commands wait, "
                           "a settlement is dropped",
-                          &rd->server, rd->outstanding - rd->fired);
+                          &rd->server, ngx_http_aigw_redis_waiting(rd));
         }
 
         return;
     }
 
-    (void) ngx_http_aigw_redis_send_settle(rd, a->nsubjects, NULL, NULL,
-                                           a->subjects, a->minute,
-                                           tokens_delta, cost_delta,
-                                           (const char *) a->request_id.data,
-                                           a->request_id.len, a->periods);
+    if (a->nsubjects == 0 || a->nsubjects > NGX_HTTP_AIGW_SUBJECTS) {
+        return;
+    }
+
+    item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE,
+                                    a->nsubjects, a->subjects, NULL, NULL,
+                                    &a->request_id);
+    if (item == NULL) {
+        return;
+    }
+
+    item->minute = a->minute;
+    item->tokens = tokens_delta;
+    item->cost = cost_delta;
+
+    for (i = 0; i < a->nsubjects; i++) {
+        item->periods[i] = a->periods[i];
+    }
+
+    ngx_http_aigw_redis_park(rd, item);
 }
 
 
-/*
- * The keys are either given (2n of them, as sent with an admission) or
- * built from the subjects.
- */
+/* A settlement goes into the batch, or waits for the link to be ready. */
 
-static ngx_int_t
-ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd, ngx_uint_t n,
-    const char **keys, const size_t *keylens,
-    ngx_http_aigw_subject_t *subjects, int64_t minute, int64_t tokens_delta,
-    int64_t cost_delta, const char *rid, size_t rid_len, int64_t *periods)
+static void
+ngx_http_aigw_redis_park(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item)
 {
-    size_t                      size;
-    ngx_uint_t                  i;
-    ngx_http_aigw_redis_cmd_t  *cmd;
-
-    if (n > NGX_HTTP_AIGW_SUBJECTS) {
-        return NGX_ERROR;
-    }
-
-    size = NGX_INT_T_LEN + 3 * NGX_INT64_LEN + rid_len;
-
-    for (i = 0; i < n; i++) {
-        if (keys) {
-            size += keylens[2 * i] + keylens[2 * i + 1];
-
-        } else {
-            size += 2 * (rd->prefix.len + 2 + subjects[i].id.len);
-        }
-
-        size += NGX_INT64_LEN;
-    }
-
-    cmd = ngx_http_aigw_redis_cmd(rd, NGX_HTTP_AIGW_REDIS_SETTLE, size);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmd->nsubjects = n;
-
-    ngx_http_aigw_redis_arg_num(cmd, 2 * n);
-
-    for (i = 0; i < n; i++) {
-        if (keys) {
-            ngx_http_aigw_redis_arg(cmd, (u_char *) keys[2 * i],
-                                    keylens[2 * i]);
-            ngx_http_aigw_redis_arg(cmd, (u_char *) keys[2 * i + 1],
-                                    keylens[2 * i + 1]);
-
-        } else {
-            ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 's',
-                                        &subjects[i].id);
-            ngx_http_aigw_redis_arg_key(cmd, &rd->prefix, 'c',
-                                        &subjects[i].id);
-        }
-    }
-
-    ngx_http_aigw_redis_arg_num(cmd, minute);
-    ngx_http_aigw_redis_arg_num(cmd, tokens_delta);
-    ngx_http_aigw_redis_arg_num(cmd, cost_delta);
-    ngx_http_aigw_redis_arg(cmd, (u_char *) rid, rid_len);
-
-    for (i = 0; i < n; i++) {
-        ngx_http_aigw_redis_arg_num(cmd, periods[i]);
-    }
-
     if (rd->ready && rd->ac) {
-        if (ngx_http_aigw_redis_send(rd, cmd) != NGX_OK) {
-            ngx_free(cmd);
-            return NGX_ERROR;
+        if (ngx_http_aigw_redis_add(rd, item) != NGX_OK) {
+            ngx_free(item);
         }
 
-        return NGX_OK;
+        return;
     }
 
-    /* kept until the link is ready again (set_ready sends them) */
+    /* kept until the link is ready again (set_ready adds them) */
 
     if (rd->exiting || !rd->started || rd->nparked >= rd->queue) {
         if (!rd->exiting && rd->started && !rd->overflow_logged) {
@@ -1737,61 +2007,70 @@ ngx_http_aigw_redis_send_settle(ngx_http_aigw_redis_t *rd, ngx_uint_t n,
                           &rd->server, rd->nparked);
         }
 
-        ngx_free(cmd);
-        return NGX_ERROR;
+        ngx_free(item);
+        return;
     }
 
-    ngx_queue_insert_tail(&rd->parked, &cmd->queue);
+    ngx_queue_insert_tail(&rd->parked, &item->queue);
     rd->nparked++;
-
-    return NGX_OK;
 }
 
 
 /*
- * The link died with cmd unanswered: whether Redis ran it is unknown.  Its
- * concurrency slots are given back once connected again (a settlement that
- * changes no count: a count given back twice would be worse than one kept),
- * or they would block the subjects' concurrency for the slots' lifetime.
+ * A settlement for the subjects and request id of an item: the release of
+ * a late admission, or, when the link died with the item unanswered and
+ * whether Redis ran it is unknown, the return of its concurrency slots (a
+ * settlement that changes no count: a count given back twice would be
+ * worse than one kept), or they would block the subjects' concurrency for
+ * the slots' lifetime.
  */
 
 static void
-ngx_http_aigw_redis_forget(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd)
+ngx_http_aigw_redis_unsettled(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *from, int64_t minute, int64_t tokens_delta,
+    int64_t cost_delta, int64_t *periods)
 {
-    int64_t     periods[NGX_HTTP_AIGW_SUBJECTS];
-    ngx_uint_t  n, rid;
+    ngx_uint_t                   i;
+    ngx_http_aigw_redis_item_t  *item;
 
-    n = cmd->nsubjects;
-
-    if (rd->exiting || n == 0 || n > NGX_HTTP_AIGW_SUBJECTS) {
+    if (rd->exiting || from->n == 0) {
         return;
     }
 
-    ngx_memzero(periods, sizeof(periods));
+    item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE, from->n,
+                                    NULL, from->ids, from->limits,
+                                    &from->rid);
+    if (item == NULL) {
+        return;
+    }
 
-    /* argv of both scripts: EVALSHA sha numkeys keys[2n] x x x request_id */
+    item->minute = minute;
+    item->tokens = tokens_delta;
+    item->cost = cost_delta;
 
-    rid = 3 + 2 * n + 3;
+    for (i = 0; i < from->n; i++) {
+        item->periods[i] = periods ? periods[i] : 0;
+    }
 
-    (void) ngx_http_aigw_redis_send_settle(rd, n, &cmd->argv[3],
-                                           &cmd->argvlen[3], NULL, 0, 0, 0,
-                                           cmd->argv[rid], cmd->argvlen[rid],
-                                           periods);
+    ngx_http_aigw_redis_park(rd, item);
 }
 
 
 static void
-ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
 {
-    redisReply                 *reply = r;
-    ngx_http_aigw_redis_t      *rd;
-    ngx_http_aigw_redis_cmd_t  *cmd;
+    redisReply                   *reply = r, *e;
+    ngx_uint_t                    i;
+    ngx_http_aigw_redis_t        *rd;
+    ngx_http_aigw_redis_item_t   *item;
+    ngx_http_aigw_redis_batch_t  *b;
 
-    cmd = privdata;
-    rd = cmd->rd;
+    b = privdata;
+    rd = b->rd;
 
     rd->outstanding--;
+    rd->batches--;
 
     if (reply == NULL) {
         rd->ready = 0;          /* the context is being freed */
@@ -1802,161 +2081,206 @@ ngx_http_aigw_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     /* the script cache was flushed (or Redis restarted with our link up) */
 
-    if (reply && reply->type == REDIS_REPLY_ERROR && !cmd->retried
+    if (reply && reply->type == REDIS_REPLY_ERROR && !b->retried
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
-        static const char  *load[] = { "SCRIPT", "LOAD", NULL };
-        static size_t       load_len[] = { 6, 4, 0 };
+        static const char  *load[] = { "SCRIPT", "LOAD",
+                                       ngx_http_aigw_redis_batch_lua };
+        static size_t       load_len[] = {
+            6, 4, sizeof(ngx_http_aigw_redis_batch_lua) - 1 };
 
-        cmd->retried = 1;
-        cmd->argv[0] = "EVAL";
-        cmd->argvlen[0] = 4;
+        b->retried = 1;
 
-        if (cmd->script == NGX_HTTP_AIGW_REDIS_ADMIT) {
-            cmd->argv[1] = ngx_http_aigw_redis_admit_lua;
-            cmd->argvlen[1] = sizeof(ngx_http_aigw_redis_admit_lua) - 1;
-
-        } else {
-            cmd->argv[1] = ngx_http_aigw_redis_settle_lua;
-            cmd->argvlen[1] = sizeof(ngx_http_aigw_redis_settle_lua) - 1;
-        }
-
-        if (!rd->reload_admit && !rd->reload_settle) {
+        if (!rd->reload) {
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                          "aigw: redis %V lost the scripts, "
-                          "loading them again", &rd->server);
-        }
+                          "aigw: redis %V lost the script, "
+                          "loading it again", &rd->server);
 
-        if (cmd->script == NGX_HTTP_AIGW_REDIS_ADMIT && !rd->reload_admit) {
-            load[2] = ngx_http_aigw_redis_admit_lua;
-            load_len[2] = sizeof(ngx_http_aigw_redis_admit_lua) - 1;
-
-            if (ngx_http_aigw_redis_internal(rd,
-                                             NGX_HTTP_AIGW_REDIS_RELOAD_ADMIT,
+            if (ngx_http_aigw_redis_internal(rd, NGX_HTTP_AIGW_REDIS_RELOAD,
                                              3, load, load_len)
                 == NGX_OK)
             {
-                rd->reload_admit = 1;
-            }
-
-        } else if (cmd->script == NGX_HTTP_AIGW_REDIS_SETTLE
-                   && !rd->reload_settle)
-        {
-            load[2] = ngx_http_aigw_redis_settle_lua;
-            load_len[2] = sizeof(ngx_http_aigw_redis_settle_lua) - 1;
-
-            if (ngx_http_aigw_redis_internal(rd,
-                                             NGX_HTTP_AIGW_REDIS_RELOAD_SETTLE,
-                                             3, load, load_len)
-                == NGX_OK)
-            {
-                rd->reload_settle = 1;
+                rd->reload = 1;
             }
         }
 
-        if (ngx_http_aigw_redis_send(rd, cmd) == NGX_OK) {
+        if (ngx_http_aigw_redis_batch_eval(rd, b) == NGX_OK) {
             return;             /* the same callback gets the EVAL's reply */
         }
     }
 
-    if (cmd->script == NGX_HTTP_AIGW_REDIS_ADMIT) {
-        ngx_http_aigw_redis_admit_reply(rd, cmd, reply);
+    if (reply && (reply->type != REDIS_REPLY_ARRAY
+                  || reply->elements != b->nitems))
+    {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_aigw_redis_error_text(rd, "the batch script failed",
+                                           reply);
 
-    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_aigw_redis_error_text(rd, "the settle script failed",
-                                       reply);
+        } else {
+            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to the "
+                        "batch script", sizeof(rd->reason_buf));
+        }
+
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
+                      &rd->server, rd->reason_buf);
+
+        /* the admissions fail; what ran of the batch stays counted */
+
+        reply = NULL;
+    }
+
+    for (i = 0; i < b->nitems; i++) {
+        item = b->items[i];
+        rd->items--;
+
+        e = reply ? reply->element[i] : NULL;
+
+        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            ngx_http_aigw_redis_admit_reply(rd, item, e);
+
+        } else {
+            ngx_http_aigw_redis_settle_item(rd, item, e);
+        }
+
+        if (r == NULL) {
+            ngx_http_aigw_redis_unsettled(rd, item, 0, 0, 0, NULL);
+        }
+    }
+
+    ngx_http_aigw_redis_batch_free(b);
+
+    if (rd->batch && !rd->flush.posted) {
+        ngx_post_event(&rd->flush, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_settle_item(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item, redisReply *reply)
+{
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_aigw_redis_error_text(rd, "a settlement failed", reply);
         ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
                       &rd->server, rd->reason_buf);
     }
-
-    if (reply == NULL) {
-        ngx_http_aigw_redis_forget(rd, cmd);
-    }
-
-    ngx_free(cmd);
 }
 
 
 static void
 ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply)
+    ngx_http_aigw_redis_item_t *item, redisReply *reply)
 {
+    int64_t                     v[4 + 5 * NGX_HTTP_AIGW_SUBJECTS];
     ngx_int_t                   rc;
     ngx_http_aigw_admission_t  *a;
 
-    if (cmd->timer.timer_set) {
-        ngx_del_timer(&cmd->timer);
+    if (item->timer.timer_set) {
+        ngx_del_timer(&item->timer);
     }
 
-    rc = reply ? ngx_http_aigw_redis_verdict(reply, cmd->nsubjects)
-               : NGX_ERROR;
+    rc = (reply && item->n <= NGX_HTTP_AIGW_SUBJECTS)
+         ? ngx_http_aigw_redis_verdict(reply, item->n, v) : NGX_ERROR;
 
     if (reply && rc == NGX_ERROR) {
         if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_http_aigw_redis_error_text(rd, "the admission script failed",
-                                           reply);
+            ngx_http_aigw_redis_error_text(rd, "an admission failed", reply);
 
         } else {
-            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to the "
-                        "admission script", sizeof(rd->reason_buf));
+            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to an "
+                        "admission", sizeof(rd->reason_buf));
         }
 
         ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
                       &rd->server, rd->reason_buf);
     }
 
-    a = cmd->a;
+    a = item->a;
 
     if (a == NULL) {
+
         /* its request stopped waiting: give back what was reserved */
 
         if (rc == NGX_OK) {
-            ngx_http_aigw_redis_release(rd, cmd, reply);
+            ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                          "aigw: redis %V admitted a request that stopped "
+                          "waiting, releasing its reservation", &rd->server);
+
+            ngx_http_aigw_redis_unsettled(rd, item, v[3], -item->tokens,
+                                          -item->cost, &v[4]);
         }
 
         return;
     }
 
-    ngx_queue_remove(&cmd->queue);
-    cmd->a = NULL;
+    ngx_queue_remove(&item->queue);
+    item->a = NULL;
     a->redis_token = NULL;
 
     if (rc == NGX_ERROR) {
         a->status = NGX_ERROR;
 
     } else {
-        ngx_http_aigw_redis_parse(reply, a);
+        ngx_http_aigw_redis_parse(v, a);
     }
 
     a->done(a->request, a);
 }
 
 
-/* NGX_OK, NGX_DECLINED, or NGX_ERROR when the reply is not the script's */
+/*
+ * The integers of an admission's answer into v: NGX_OK, NGX_DECLINED, or
+ * NGX_ERROR when the reply is not the script's.
+ */
 
 static ngx_int_t
-ngx_http_aigw_redis_verdict(redisReply *reply, ngx_uint_t n)
+ngx_http_aigw_redis_verdict(redisReply *reply, ngx_uint_t n, int64_t *v)
 {
-    ngx_uint_t  i;
+    u_char      *p, *last;
+    int64_t      x;
+    ngx_uint_t   i, neg;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 + 5 * n) {
+    if (reply->type != REDIS_REPLY_STRING) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    for (i = 0; i < 4 + 5 * n; i++) {
+
+        if (i && (p == last || *p++ != ' ')) {
             return NGX_ERROR;
         }
+
+        neg = (p < last && *p == '-');
+        p += neg;
+
+        if (p == last || *p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        for (x = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+            if (x > (INT64_MAX - 9) / 10) {
+                return NGX_ERROR;
+            }
+
+            x = x * 10 + (*p - '0');
+        }
+
+        v[i] = neg ? -x : x;
     }
 
-    if (reply->element[0]->integer == AIGW_WINDOW_OK) {
+    if (p != last) {
+        return NGX_ERROR;
+    }
+
+    if (v[0] == AIGW_WINDOW_OK) {
         return NGX_OK;
     }
 
-    if (reply->element[0]->integer < AIGW_WINDOW_REQUESTS
-        || reply->element[0]->integer > AIGW_WINDOW_BUDGET
-        || reply->element[1]->integer < 0
-        || reply->element[1]->integer >= (long long) n)
+    if (v[0] < AIGW_WINDOW_REQUESTS || v[0] > AIGW_WINDOW_BUDGET
+        || v[1] < 0 || v[1] >= (int64_t) n)
     {
         return NGX_ERROR;
     }
@@ -1966,39 +2290,39 @@ ngx_http_aigw_redis_verdict(redisReply *reply, ngx_uint_t n)
 
 
 static void
-ngx_http_aigw_redis_parse(redisReply *reply, ngx_http_aigw_admission_t *a)
+ngx_http_aigw_redis_parse(int64_t *v, ngx_http_aigw_admission_t *a)
 {
     ngx_uint_t               i, n, headers, refused;
-    redisReply             **e;
+    int64_t                 *e;
     aigw_window_result_t     res;
     aigw_subject_limits_t   *l;
 
     n = a->nsubjects;
-    e = reply->element;
+    refused = (ngx_uint_t) v[1];
 
-    refused = (ngx_uint_t) e[1]->integer;
-
-    a->status = e[0]->integer == AIGW_WINDOW_OK ? NGX_OK : NGX_DECLINED;
-    a->minute = e[3]->integer;
+    a->status = v[0] == AIGW_WINDOW_OK ? NGX_OK : NGX_DECLINED;
+    a->minute = v[3];
     a->header_rpm = 0;
     a->header_tpm = 0;
     headers = 0;
 
     for (i = 0; i < n; i++) {
-        a->periods[i] = e[4 + i]->integer;
+        a->periods[i] = v[4 + i];
 
         res.refused = AIGW_WINDOW_OK;
         res.retry_after_ms = 0;
 
         if (a->status == NGX_DECLINED && i == refused) {
-            res.refused = (int) e[0]->integer;
-            res.retry_after_ms = e[2]->integer;
+            res.refused = (int) v[0];
+            res.retry_after_ms = v[2];
         }
 
-        res.remaining_requests = e[4 + n + 4 * i]->integer;
-        res.reset_requests_ms = e[4 + n + 4 * i + 1]->integer;
-        res.remaining_tokens = e[4 + n + 4 * i + 2]->integer;
-        res.reset_tokens_ms = e[4 + n + 4 * i + 3]->integer;
+        e = &v[4 + n + 4 * i];
+
+        res.remaining_requests = e[0];
+        res.reset_requests_ms = e[1];
+        res.remaining_tokens = e[2];
+        res.reset_tokens_ms = e[3];
 
         if (a->status == NGX_DECLINED && i == refused) {
             a->refused = i;
@@ -2022,52 +2346,22 @@ ngx_http_aigw_redis_parse(redisReply *reply, ngx_http_aigw_admission_t *a)
 
 
 static void
-ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_cmd_t *cmd, redisReply *reply)
-{
-    int64_t     periods[NGX_HTTP_AIGW_SUBJECTS];
-    ngx_uint_t  i, n, rid;
-
-    n = cmd->nsubjects;
-
-    for (i = 0; i < n; i++) {
-        periods[i] = reply->element[4 + i]->integer;
-    }
-
-    /* argv: EVALSHA sha numkeys keys[2n] now tokens cost request_id ... */
-
-    rid = 3 + 2 * n + 3;
-
-    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
-                  "aigw: redis %V admitted a request that stopped waiting, "
-                  "releasing its reservation", &rd->server);
-
-    (void) ngx_http_aigw_redis_send_settle(rd, n, &cmd->argv[3],
-                                           &cmd->argvlen[3], NULL,
-                                           reply->element[3]->integer,
-                                           -cmd->tokens, -cmd->cost,
-                                           cmd->argv[rid], cmd->argvlen[rid],
-                                           periods);
-}
-
-
-static void
 ngx_http_aigw_redis_admit_timeout(ngx_event_t *ev)
 {
-    ngx_http_aigw_redis_t      *rd;
-    ngx_http_aigw_redis_cmd_t  *cmd;
-    ngx_http_aigw_admission_t  *a;
+    ngx_http_aigw_redis_t       *rd;
+    ngx_http_aigw_admission_t   *a;
+    ngx_http_aigw_redis_item_t  *item;
 
-    cmd = ev->data;
-    rd = cmd->rd;
-    a = cmd->a;
+    item = ev->data;
+    rd = item->rd;
+    a = item->a;
 
     if (a == NULL) {
         return;
     }
 
-    ngx_queue_remove(&cmd->queue);
-    cmd->a = NULL;
+    ngx_queue_remove(&item->queue);
+    item->a = NULL;
     a->redis_token = NULL;
 
     ngx_log_error(NGX_LOG_INFO, rd->log, 0,
@@ -2237,7 +2531,7 @@ ngx_http_aigw_redis_query(ngx_http_aigw_redis_t *rd, ngx_msec_t timeout,
     ngx_http_aigw_redis_query_t  *q;
 
     if (rd == NULL || !rd->ready || rd->ac == NULL
-        || rd->outstanding - rd->fired >= rd->queue)
+        || ngx_http_aigw_redis_waiting(rd) >= rd->queue)
     {
         return NULL;
     }

@@ -695,7 +695,7 @@ X-Completion: 20
 
 
 
-=== TEST 13: Redis loses the scripts (SCRIPT FLUSH): admissions go on with EVAL and the scripts are loaded again
+=== TEST 13: Redis loses the script (SCRIPT FLUSH): admissions go on with EVAL and the script is loaded again
 --- store
 redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=PREFIX failure=closed
 --- init
@@ -715,9 +715,9 @@ X-Completion: 20
 ["HGET {p}s:k:rpm tc", 90],
 ]
 --- grep_error_log eval
-qr/aigw: redis 127\.0\.0\.1:\d+ lost the scripts, loading them again/
+qr/aigw: redis 127\.0\.0\.1:\d+ lost the script, loading it again/
 --- grep_error_log_out eval
-[ (qr/^(aigw: redis 127\.0\.0\.1:\d+ lost the scripts, loading them again\n){2}$/) x 4 ]
+[ (qr/^aigw: redis 127\.0\.0\.1:\d+ lost the script, loading it again\n$/) x 4 ]
 --- no_error_log
 [error]
 [warn]
