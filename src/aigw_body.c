@@ -35,6 +35,10 @@ static int aigw_body_usage(aigw_body_map_t *map, aigw_alloc_pt alloc,
     void *pool, aigw_body_result_t *res);
 static int aigw_body_is(const aigw_body_slot_t *s, const char *text,
     size_t len);
+static inline int aigw_body_named(const aigw_body_slot_t *s,
+    const u_char *name, size_t len);
+static u_char *aigw_body_span(u_char *body, u_char *q, const u_char *from,
+    const u_char *to);
 
 
 static const u_char  aigw_stream_options[] = "stream_options";
@@ -49,8 +53,10 @@ aigw_body_build(const u_char *body, size_t len, aigw_json_member_t *members,
     size_t                  i, size;
     u_char                 *p, *q;
     double                  d;
+    const u_char           *from, *to;
     aigw_body_map_t         map;
     aigw_body_slot_t       *s;
+    aigw_json_member_t     *m;
     const aigw_body_rule_t *rule;
 
     (void) body;
@@ -196,6 +202,8 @@ aigw_body_build(const u_char *body, size_t len, aigw_json_member_t *members,
 
     q = p;
     *q++ = '{';
+    from = NULL;
+    to = NULL;
 
     for (i = 0; i < map.n; i++) {
         s = &map.slots[i];
@@ -204,15 +212,41 @@ aigw_body_build(const u_char *body, size_t len, aigw_json_member_t *members,
             continue;
         }
 
+        m = s->m;
+
+        /*
+         * A client's member kept as it is and written without blanks,
+         * "key":value, is the same bytes in the body: runs of such members
+         * are copied at once, commas included.
+         */
+
+        if (m != NULL && s->value == m->value && s->value_len == m->value_len
+            && m->value == m->key + m->key_len + 2)
+        {
+            if (to != NULL && m->start == to + 1 && *to == ',') {
+                to = m->value + m->value_len;
+                continue;
+            }
+
+            q = aigw_body_span(p, q, from, to);
+            from = m->start;
+            to = m->value + m->value_len;
+            continue;
+        }
+
+        q = aigw_body_span(p, q, from, to);
+        from = NULL;
+        to = NULL;
+
         if (q != p + 1) {
             *q++ = ',';
         }
 
         *q++ = '"';
 
-        if (s->m) {
-            q = memcpy(q, s->m->key, s->m->key_len);
-            q += s->m->key_len;
+        if (m != NULL) {
+            q = memcpy(q, m->key, m->key_len);
+            q += m->key_len;
 
         } else {
             q = aigw_json_escape(q, s->name, s->name_len);
@@ -224,6 +258,7 @@ aigw_body_build(const u_char *body, size_t len, aigw_json_member_t *members,
         q += s->value_len;
     }
 
+    q = aigw_body_span(p, q, from, to);
     *q++ = '}';
 
     res->body = p;
@@ -242,18 +277,9 @@ aigw_body_find(aigw_body_map_t *map, const u_char *name, size_t len)
     for (i = 0; i < map->n; i++) {
         s = &map->slots[i];
 
-        if (s->m) {
-            if (!aigw_json_str_eq(s->m->key, s->m->key_len,
-                                  s->m->key_escaped, name, len))
-            {
-                continue;
-            }
-
-        } else if (s->name_len != len || memcmp(s->name, name, len) != 0) {
-            continue;
+        if (aigw_body_named(s, name, len)) {
+            return s->deleted ? NULL : s;
         }
-
-        return s->deleted ? NULL : s;
     }
 
     return NULL;
@@ -270,14 +296,7 @@ aigw_body_set(aigw_body_map_t *map, const u_char *name, size_t len,
     for (i = 0; i < map->n; i++) {
         s = &map->slots[i];
 
-        if (s->m) {
-            if (!aigw_json_str_eq(s->m->key, s->m->key_len,
-                                  s->m->key_escaped, name, len))
-            {
-                continue;
-            }
-
-        } else if (s->name_len != len || memcmp(s->name, name, len) != 0) {
+        if (!aigw_body_named(s, name, len)) {
             continue;
         }
 
@@ -300,10 +319,54 @@ aigw_body_set(aigw_body_map_t *map, const u_char *name, size_t len,
 }
 
 
+/*
+ * Whether a slot is the member "name"; a client's key of another length
+ * can only be it when escaped, and then it is longer.
+ */
+
+static inline int
+aigw_body_named(const aigw_body_slot_t *s, const u_char *name, size_t len)
+{
+    const aigw_json_member_t  *m;
+
+    m = s->m;
+
+    if (m == NULL) {
+        return s->name_len == len && memcmp(s->name, name, len) == 0;
+    }
+
+    if (m->key_len == len && !m->key_escaped) {
+        return memcmp(m->key, name, len) == 0;
+    }
+
+    return m->key_len >= len && m->key_escaped
+           && aigw_json_str_eq(m->key, m->key_len, 1, name, len);
+}
+
+
 static int
 aigw_body_is(const aigw_body_slot_t *s, const char *text, size_t len)
 {
     return s->value_len == len && memcmp(s->value, text, len) == 0;
+}
+
+
+/* Appends a run of the client's text, after a comma unless it is first. */
+
+static u_char *
+aigw_body_span(u_char *body, u_char *q, const u_char *from, const u_char *to)
+{
+    if (from == NULL) {
+        return q;
+    }
+
+    if (q != body + 1) {
+        *q++ = ',';
+    }
+
+    memcpy(q, from, to - from);
+
+    return q + (to - from);
 }
 
 

@@ -9,10 +9,15 @@
 #include "aigw_json.h"
 
 
+/*
+ * The scan position lives in the callers' registers: every step takes it
+ * and returns the next one, or NULL after recording the first problem.
+ */
+
 typedef struct {
     const u_char       *start;
-    const u_char       *p;
     const u_char       *end;
+    const u_char       *at;         /* where the problem is */
     unsigned            depth;
     unsigned            max_depth;
     const char         *msg;
@@ -20,11 +25,15 @@ typedef struct {
 } aigw_json_scan_t;
 
 
-static int aigw_json_value(aigw_json_scan_t *s, aigw_json_type_e *type,
+static const u_char *aigw_json_value(aigw_json_scan_t *s, const u_char *p,
+    aigw_json_type_e *type, unsigned *escaped);
+static const u_char *aigw_json_object(aigw_json_scan_t *s, const u_char *p);
+static const u_char *aigw_json_array(aigw_json_scan_t *s, const u_char *p);
+static const u_char *aigw_json_string(aigw_json_scan_t *s, const u_char *p,
     unsigned *escaped);
-static int aigw_json_string(aigw_json_scan_t *s, unsigned *escaped);
-static int aigw_json_number(aigw_json_scan_t *s);
-static int aigw_json_fail(aigw_json_scan_t *s, int rc, const char *msg);
+static const u_char *aigw_json_number(aigw_json_scan_t *s, const u_char *p);
+static const u_char *aigw_json_fail(aigw_json_scan_t *s, const u_char *p,
+    int rc, const char *msg);
 static int aigw_json_unit(const u_char **pp, const u_char *end,
     u_char *out);
 static int aigw_json_raw_eq(const u_char *a, size_t alen, const u_char *b,
@@ -33,13 +42,62 @@ static int aigw_json_keys_equal(const aigw_json_member_t *a,
     const aigw_json_member_t *b);
 
 
-#define aigw_json_skip_ws(s)                                                  \
-    while ((s)->p < (s)->end                                                  \
-           && (*(s)->p == ' ' || *(s)->p == '\n' || *(s)->p == '\r'           \
-               || *(s)->p == '\t'))                                           \
-    {                                                                         \
-        (s)->p++;                                                             \
+/*
+ * For the byte after a backslash and for \u digits: 0x20 marks the
+ * one-letter escapes, 0x10 the hex digits, whose values are the low bits.
+ */
+
+static const u_char  aigw_json_chars[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+    0x18, 0x19, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00,
+    0x00, 0x1a, 0x3b, 0x1c, 0x1d, 0x1e, 0x3f, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00,
+    0x00, 0x00, 0x20, 0x00, 0x20, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+};
+
+
+#define AIGW_JSON_WS                                                          \
+    ((1ULL << ' ') | (1ULL << '\t') | (1ULL << '\n') | (1ULL << '\r'))
+
+
+/* one comparison for the usual non-blank byte */
+
+static inline const u_char *
+aigw_json_skip_ws(const u_char *p, const u_char *end)
+{
+    while (p < end && *p <= ' ' && ((AIGW_JSON_WS >> *p) & 1)) {
+        p++;
     }
+
+    return p;
+}
 
 
 int
@@ -47,67 +105,77 @@ aigw_json_parse_object(const u_char *p, size_t len,
     aigw_json_member_t *members, size_t max, size_t *n, unsigned max_depth,
     aigw_json_error_t *err)
 {
-    size_t              i, count;
-    unsigned            escaped;
-    const u_char       *kstart;
+    size_t              count, nesc;
+    uint64_t            seen, bit;
+    unsigned            kesc, escaped;
+    const u_char       *end, *kstart;
     aigw_json_scan_t    s;
-    aigw_json_member_t *m;
+    aigw_json_member_t *m, *o;
+
+    end = p + len;
 
     s.start = p;
-    s.p = p;
-    s.end = p + len;
+    s.end = end;
+    s.at = NULL;
     s.depth = 1;
     s.max_depth = max_depth;
     s.msg = NULL;
     s.rc = AIGW_JSON_OK;
 
     count = 0;
+    nesc = 0;
+    seen = 0;
     *n = 0;
     err->key = NULL;
     err->key_len = 0;
 
-    aigw_json_skip_ws(&s);
+    p = aigw_json_skip_ws(p, end);
 
-    if (s.p == s.end) {
-        aigw_json_fail(&s, AIGW_JSON_SYNTAX, "the body is empty");
+    if (p == end) {
+        aigw_json_fail(&s, p, AIGW_JSON_SYNTAX, "the body is empty");
         goto failed;
     }
 
-    if (*s.p != '{') {
+    if (*p != '{') {
         aigw_json_type_e  t;
 
-        t = aigw_json_validate(p, len, max_depth);
-        aigw_json_fail(&s, t == AIGW_JSON_NONE ? AIGW_JSON_SYNTAX
-                                               : AIGW_JSON_NOT_OBJECT,
+        t = aigw_json_validate(s.start, len, max_depth);
+        aigw_json_fail(&s, p, t == AIGW_JSON_NONE ? AIGW_JSON_SYNTAX
+                                                  : AIGW_JSON_NOT_OBJECT,
                        t == AIGW_JSON_NONE ? "the body is not valid JSON"
                                            : "the body must be a JSON object");
         goto failed;
     }
 
-    s.p++;
-    aigw_json_skip_ws(&s);
+    p = aigw_json_skip_ws(p + 1, end);
 
-    if (s.p < s.end && *s.p == '}') {
-        s.p++;
+    if (p < end && *p == '}') {
+        p++;
         goto done;
     }
 
-    for ( ;; ) {
-        aigw_json_skip_ws(&s);
+    /* blanks are rare in request bodies: the expected byte is tried first */
 
-        if (s.p == s.end || *s.p != '"') {
-            aigw_json_fail(&s, AIGW_JSON_SYNTAX, "expected a quoted key");
-            goto failed;
+    for ( ;; ) {
+        if (p == end || *p != '"') {
+            p = aigw_json_skip_ws(p, end);
+
+            if (p == end || *p != '"') {
+                aigw_json_fail(&s, p, AIGW_JSON_SYNTAX,
+                               "expected a quoted key");
+                goto failed;
+            }
         }
 
-        kstart = s.p;
+        kstart = p;
 
-        if (aigw_json_string(&s, &escaped) != AIGW_JSON_OK) {
+        p = aigw_json_string(&s, p, &kesc);
+        if (p == NULL) {
             goto failed;
         }
 
         if (count == max) {
-            aigw_json_fail(&s, AIGW_JSON_TOO_MANY,
+            aigw_json_fail(&s, p, AIGW_JSON_TOO_MANY,
                            "the body has too many top-level fields");
             goto failed;
         }
@@ -115,68 +183,99 @@ aigw_json_parse_object(const u_char *p, size_t len,
         m = &members[count];
         m->start = kstart;
         m->key = kstart + 1;
-        m->key_len = s.p - kstart - 2;
-        m->key_escaped = escaped;
+        m->key_len = p - kstart - 2;
 
-        aigw_json_skip_ws(&s);
+        if (p == end || *p != ':') {
+            p = aigw_json_skip_ws(p, end);
 
-        if (s.p == s.end || *s.p != ':') {
-            aigw_json_fail(&s, AIGW_JSON_SYNTAX, "expected ':' after a key");
-            goto failed;
-        }
-
-        s.p++;
-        aigw_json_skip_ws(&s);
-
-        m->value = s.p;
-
-        if (aigw_json_value(&s, &m->type, &escaped) != AIGW_JSON_OK) {
-            goto failed;
-        }
-
-        m->value_len = s.p - m->value;
-        m->value_escaped = escaped;
-
-        for (i = 0; i < count; i++) {
-            if (aigw_json_keys_equal(&members[i], m)) {
-                s.p = m->start;
-                aigw_json_fail(&s, AIGW_JSON_DUPLICATE,
-                               "the body has a duplicate key");
-                err->key = m->key;
-                err->key_len = m->key_len;
+            if (p == end || *p != ':') {
+                aigw_json_fail(&s, p, AIGW_JSON_SYNTAX,
+                               "expected ':' after a key");
                 goto failed;
             }
         }
 
-        count++;
+        p = aigw_json_skip_ws(p + 1, end);
 
-        aigw_json_skip_ws(&s);
+        m->value = p;
 
-        if (s.p == s.end) {
-            aigw_json_fail(&s, AIGW_JSON_SYNTAX, "unexpected end of JSON");
+        p = aigw_json_value(&s, p, &m->type, &escaped);
+        if (p == NULL) {
             goto failed;
         }
 
-        if (*s.p == ',') {
-            s.p++;
+        m->value_len = p - m->value;
+        m->key_escaped = kesc;
+        m->value_escaped = escaped;
+
+        /*
+         * A plain key can only repeat a plain key with the same length
+         * and first byte: "seen" remembers those pairs, hashed, so that
+         * most keys skip the comparisons.  Escaped keys are compared
+         * decoded with all others.  key[0] of an empty key is its
+         * closing quote.
+         */
+
+        bit = 1ULL << ((m->key_len * 7 + m->key[0]) & 63);
+
+        if (kesc || nesc || (seen & bit)) {
+
+            for (o = members; o < m; o++) {
+                if (kesc || o->key_escaped) {
+                    if (aigw_json_keys_equal(o, m)) {
+                        goto duplicate;
+                    }
+
+                } else if (o->key_len == m->key_len
+                           && o->key[0] == m->key[0]
+                           && memcmp(o->key, m->key, m->key_len) == 0)
+                {
+                    goto duplicate;
+                }
+            }
+        }
+
+        if (kesc) {
+            nesc++;
+
+        } else {
+            seen |= bit;
+        }
+
+        count++;
+
+        if (p < end && *p == ',') {
+            p++;
             continue;
         }
 
-        if (*s.p == '}') {
-            s.p++;
+        p = aigw_json_skip_ws(p, end);
+
+        if (p == end) {
+            aigw_json_fail(&s, p, AIGW_JSON_SYNTAX, "unexpected end of JSON");
+            goto failed;
+        }
+
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+
+        if (*p == '}') {
+            p++;
             break;
         }
 
-        aigw_json_fail(&s, AIGW_JSON_SYNTAX, "expected ',' or '}'");
+        aigw_json_fail(&s, p, AIGW_JSON_SYNTAX, "expected ',' or '}'");
         goto failed;
     }
 
 done:
 
-    aigw_json_skip_ws(&s);
+    p = aigw_json_skip_ws(p, end);
 
-    if (s.p != s.end) {
-        aigw_json_fail(&s, AIGW_JSON_SYNTAX,
+    if (p != end) {
+        aigw_json_fail(&s, p, AIGW_JSON_SYNTAX,
                        "unexpected data after the JSON object");
         goto failed;
     }
@@ -187,10 +286,17 @@ done:
 
     return AIGW_JSON_OK;
 
+duplicate:
+
+    aigw_json_fail(&s, m->start, AIGW_JSON_DUPLICATE,
+                   "the body has a duplicate key");
+    err->key = m->key;
+    err->key_len = m->key_len;
+
 failed:
 
     err->msg = s.msg;
-    err->offset = s.p - s.start;
+    err->offset = s.at - s.start;
 
     return s.rc;
 }
@@ -200,244 +306,274 @@ aigw_json_type_e
 aigw_json_validate(const u_char *p, size_t len, unsigned max_depth)
 {
     unsigned          escaped;
+    const u_char     *end;
     aigw_json_scan_t  s;
     aigw_json_type_e  type;
 
+    end = p + len;
+
     s.start = p;
-    s.p = p;
-    s.end = p + len;
+    s.end = end;
+    s.at = NULL;
     s.depth = 0;
     s.max_depth = max_depth;
     s.msg = NULL;
     s.rc = AIGW_JSON_OK;
 
-    aigw_json_skip_ws(&s);
+    p = aigw_json_value(&s, aigw_json_skip_ws(p, end), &type, &escaped);
 
-    if (aigw_json_value(&s, &type, &escaped) != AIGW_JSON_OK) {
+    if (p == NULL) {
         return AIGW_JSON_NONE;
     }
 
-    aigw_json_skip_ws(&s);
-
-    return s.p == s.end ? type : AIGW_JSON_NONE;
+    return aigw_json_skip_ws(p, end) == end ? type : AIGW_JSON_NONE;
 }
 
 
-static int
-aigw_json_fail(aigw_json_scan_t *s, int rc, const char *msg)
+static const u_char *
+aigw_json_fail(aigw_json_scan_t *s, const u_char *p, int rc, const char *msg)
 {
     if (s->rc == AIGW_JSON_OK) {
         s->rc = rc;
         s->msg = msg;
+        s->at = p;
     }
 
-    return rc;
+    return NULL;
 }
 
 
-static int
-aigw_json_value(aigw_json_scan_t *s, aigw_json_type_e *type,
+static const u_char *
+aigw_json_value(aigw_json_scan_t *s, const u_char *p, aigw_json_type_e *type,
     unsigned *escaped)
 {
-    size_t    len;
-    unsigned  esc;
-
     *escaped = 0;
 
-    if (s->p == s->end) {
-        return aigw_json_fail(s, AIGW_JSON_SYNTAX, "unexpected end of JSON");
+    if (p == s->end) {
+        return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
+                              "unexpected end of JSON");
     }
 
-    switch (*s->p) {
+    switch (*p) {
 
     case '"':
         *type = AIGW_JSON_STRING;
-        return aigw_json_string(s, escaped);
+        return aigw_json_string(s, p, escaped);
 
     case '{':
+        *type = AIGW_JSON_OBJECT;
+        return aigw_json_object(s, p);
+
     case '[':
-
-        if (++s->depth > s->max_depth) {
-            return aigw_json_fail(s, AIGW_JSON_TOO_DEEP,
-                                  "the JSON is nested too deeply");
-        }
-
-        if (*s->p++ == '{') {
-            *type = AIGW_JSON_OBJECT;
-
-            aigw_json_skip_ws(s);
-
-            if (s->p < s->end && *s->p == '}') {
-                s->p++;
-                s->depth--;
-                return AIGW_JSON_OK;
-            }
-
-            for ( ;; ) {
-                aigw_json_skip_ws(s);
-
-                if (s->p == s->end || *s->p != '"') {
-                    return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                          "expected a quoted key");
-                }
-
-                if (aigw_json_string(s, &esc) != AIGW_JSON_OK) {
-                    return s->rc;
-                }
-
-                aigw_json_skip_ws(s);
-
-                if (s->p == s->end || *s->p != ':') {
-                    return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                          "expected ':' after a key");
-                }
-
-                s->p++;
-                aigw_json_skip_ws(s);
-
-                {
-                    aigw_json_type_e  t;
-
-                    if (aigw_json_value(s, &t, &esc) != AIGW_JSON_OK) {
-                        return s->rc;
-                    }
-                }
-
-                aigw_json_skip_ws(s);
-
-                if (s->p == s->end) {
-                    return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                          "unexpected end of JSON");
-                }
-
-                if (*s->p == ',') {
-                    s->p++;
-                    continue;
-                }
-
-                if (*s->p == '}') {
-                    s->p++;
-                    s->depth--;
-                    return AIGW_JSON_OK;
-                }
-
-                return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                      "expected ',' or '}'");
-            }
-        }
-
         *type = AIGW_JSON_ARRAY;
-
-        aigw_json_skip_ws(s);
-
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            s->depth--;
-            return AIGW_JSON_OK;
-        }
-
-        for ( ;; ) {
-            aigw_json_type_e  t;
-
-            aigw_json_skip_ws(s);
-
-            if (aigw_json_value(s, &t, &esc) != AIGW_JSON_OK) {
-                return s->rc;
-            }
-
-            aigw_json_skip_ws(s);
-
-            if (s->p == s->end) {
-                return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                      "unexpected end of JSON");
-            }
-
-            if (*s->p == ',') {
-                s->p++;
-                continue;
-            }
-
-            if (*s->p == ']') {
-                s->p++;
-                s->depth--;
-                return AIGW_JSON_OK;
-            }
-
-            return aigw_json_fail(s, AIGW_JSON_SYNTAX, "expected ',' or ']'");
-        }
+        return aigw_json_array(s, p);
 
     case 't':
         *type = AIGW_JSON_TRUE;
-        len = 4;
-        if ((size_t) (s->end - s->p) >= len
-            && memcmp(s->p, "true", len) == 0)
-        {
-            s->p += len;
-            return AIGW_JSON_OK;
+
+        if (s->end - p >= 4 && memcmp(p, "true", 4) == 0) {
+            return p + 4;
         }
+
         break;
 
     case 'f':
         *type = AIGW_JSON_FALSE;
-        len = 5;
-        if ((size_t) (s->end - s->p) >= len
-            && memcmp(s->p, "false", len) == 0)
-        {
-            s->p += len;
-            return AIGW_JSON_OK;
+
+        if (s->end - p >= 5 && memcmp(p, "false", 5) == 0) {
+            return p + 5;
         }
+
         break;
 
     case 'n':
         *type = AIGW_JSON_NULL;
-        len = 4;
-        if ((size_t) (s->end - s->p) >= len
-            && memcmp(s->p, "null", len) == 0)
-        {
-            s->p += len;
-            return AIGW_JSON_OK;
+
+        if (s->end - p >= 4 && memcmp(p, "null", 4) == 0) {
+            return p + 4;
         }
+
         break;
 
     default:
         *type = AIGW_JSON_NUMBER;
-        return aigw_json_number(s);
+        return aigw_json_number(s, p);
     }
 
-    return aigw_json_fail(s, AIGW_JSON_SYNTAX, "invalid literal");
+    return aigw_json_fail(s, p, AIGW_JSON_SYNTAX, "invalid literal");
 }
 
 
-static int
-aigw_json_string(aigw_json_scan_t *s, unsigned *escaped)
+static const u_char *
+aigw_json_object(aigw_json_scan_t *s, const u_char *p)
+{
+    unsigned          esc;
+    const u_char     *end;
+    aigw_json_type_e  t;
+
+    if (++s->depth > s->max_depth) {
+        return aigw_json_fail(s, p, AIGW_JSON_TOO_DEEP,
+                              "the JSON is nested too deeply");
+    }
+
+    end = s->end;
+    p = aigw_json_skip_ws(p + 1, end);
+
+    if (p < end && *p == '}') {
+        s->depth--;
+        return p + 1;
+    }
+
+    for ( ;; ) {
+        if (p == end || *p != '"') {
+            p = aigw_json_skip_ws(p, end);
+
+            if (p == end || *p != '"') {
+                return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
+                                      "expected a quoted key");
+            }
+        }
+
+        p = aigw_json_string(s, p, &esc);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (p == end || *p != ':') {
+            p = aigw_json_skip_ws(p, end);
+
+            if (p == end || *p != ':') {
+                return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
+                                      "expected ':' after a key");
+            }
+        }
+
+        p = aigw_json_skip_ws(p + 1, end);
+
+        /* most values inside messages are strings: no dispatch for them */
+
+        if (p < end && *p == '"') {
+            p = aigw_json_string(s, p, &esc);
+
+        } else {
+            p = aigw_json_value(s, p, &t, &esc);
+        }
+
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+
+        p = aigw_json_skip_ws(p, end);
+
+        if (p == end) {
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
+                                  "unexpected end of JSON");
+        }
+
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+
+        if (*p == '}') {
+            s->depth--;
+            return p + 1;
+        }
+
+        return aigw_json_fail(s, p, AIGW_JSON_SYNTAX, "expected ',' or '}'");
+    }
+}
+
+
+static const u_char *
+aigw_json_array(aigw_json_scan_t *s, const u_char *p)
+{
+    unsigned          esc;
+    const u_char     *end;
+    aigw_json_type_e  t;
+
+    if (++s->depth > s->max_depth) {
+        return aigw_json_fail(s, p, AIGW_JSON_TOO_DEEP,
+                              "the JSON is nested too deeply");
+    }
+
+    end = s->end;
+    p = aigw_json_skip_ws(p + 1, end);
+
+    if (p < end && *p == ']') {
+        s->depth--;
+        return p + 1;
+    }
+
+    for ( ;; ) {
+        p = aigw_json_skip_ws(p, end);
+
+        p = aigw_json_value(s, p, &t, &esc);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+
+        p = aigw_json_skip_ws(p, end);
+
+        if (p == end) {
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
+                                  "unexpected end of JSON");
+        }
+
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+
+        if (*p == ']') {
+            s->depth--;
+            return p + 1;
+        }
+
+        return aigw_json_fail(s, p, AIGW_JSON_SYNTAX, "expected ',' or ']'");
+    }
+}
+
+
+/* p is at the opening quote; returns the byte after the closing one */
+
+static const u_char *
+aigw_json_string(aigw_json_scan_t *s, const u_char *p, unsigned *escaped)
 {
     u_char        c;
-    const u_char *p, *end;
+    const u_char *end;
 
-    p = s->p + 1;
     end = s->end;
     *escaped = 0;
+    p++;
 
     for ( ;; ) {
 
         p = aigw_json_string_run(p, end);
 
         if (p == end) {
-            s->p = p;
-            return aigw_json_fail(s, AIGW_JSON_SYNTAX,
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
                                   "unterminated string");
         }
 
         c = *p;
 
         if (c == '"') {
-            s->p = p + 1;
-            return AIGW_JSON_OK;
+            return p + 1;
         }
 
         if (c < 0x20) {
-            s->p = p;
-            return aigw_json_fail(s, AIGW_JSON_SYNTAX,
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
                                   "control character in a string");
         }
 
@@ -449,49 +585,36 @@ aigw_json_string(aigw_json_scan_t *s, unsigned *escaped)
             continue;
         }
 
-        switch (*p) {
-        case '"': case '\\': case '/': case 'b':
-        case 'f': case 'n': case 'r': case 't':
+        c = aigw_json_chars[*p];
+
+        if (c & 0x20) {
             p++;
-            break;
+            continue;
+        }
 
-        case 'u':
-            if (end - p < 5) {
-                s->p = p;
-                return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                      "invalid \\u escape");
-            }
-
-            for (c = 1; c < 5; c++) {
-                u_char  h = p[c];
-
-                if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')
-                      || (h >= 'A' && h <= 'F')))
-                {
-                    s->p = p;
-                    return aigw_json_fail(s, AIGW_JSON_SYNTAX,
-                                          "invalid \\u escape");
-                }
-            }
-
-            p += 5;
-            break;
-
-        default:
-            s->p = p;
-            return aigw_json_fail(s, AIGW_JSON_SYNTAX,
+        if (*p != 'u') {
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
                                   "invalid escape in a string");
         }
+
+        if (end - p < 5
+            || !(aigw_json_chars[p[1]] & aigw_json_chars[p[2]]
+                 & aigw_json_chars[p[3]] & aigw_json_chars[p[4]] & 0x10))
+        {
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX,
+                                  "invalid \\u escape");
+        }
+
+        p += 5;
     }
 }
 
 
-static int
-aigw_json_number(aigw_json_scan_t *s)
+static const u_char *
+aigw_json_number(aigw_json_scan_t *s, const u_char *p)
 {
-    const u_char  *p, *end;
+    const u_char  *end;
 
-    p = s->p;
     end = s->end;
 
     if (p < end && *p == '-') {
@@ -499,8 +622,7 @@ aigw_json_number(aigw_json_scan_t *s)
     }
 
     if (p == end || *p < '0' || *p > '9') {
-        s->p = p;
-        return aigw_json_fail(s, AIGW_JSON_SYNTAX, "invalid value");
+        return aigw_json_fail(s, p, AIGW_JSON_SYNTAX, "invalid value");
     }
 
     if (*p == '0') {
@@ -516,8 +638,7 @@ aigw_json_number(aigw_json_scan_t *s)
         p++;
 
         if (p == end || *p < '0' || *p > '9') {
-            s->p = p;
-            return aigw_json_fail(s, AIGW_JSON_SYNTAX, "invalid number");
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX, "invalid number");
         }
 
         while (p < end && *p >= '0' && *p <= '9') {
@@ -533,8 +654,7 @@ aigw_json_number(aigw_json_scan_t *s)
         }
 
         if (p == end || *p < '0' || *p > '9') {
-            s->p = p;
-            return aigw_json_fail(s, AIGW_JSON_SYNTAX, "invalid number");
+            return aigw_json_fail(s, p, AIGW_JSON_SYNTAX, "invalid number");
         }
 
         while (p < end && *p >= '0' && *p <= '9') {
@@ -542,9 +662,7 @@ aigw_json_number(aigw_json_scan_t *s)
         }
     }
 
-    s->p = p;
-
-    return AIGW_JSON_OK;
+    return p;
 }
 
 
@@ -560,18 +678,34 @@ aigw_json_keys_equal(const aigw_json_member_t *a, const aigw_json_member_t *b)
 }
 
 
+/*
+ * Most members differ from the name in length; an escaped key is longer
+ * than its decoded name, so only those can match with another length.
+ */
+
 aigw_json_member_t *
 aigw_json_find(aigw_json_member_t *members, size_t n, const char *name,
     size_t len)
 {
-    size_t  i;
+    aigw_json_member_t  *m, *last;
 
-    for (i = 0; i < n; i++) {
-        if (aigw_json_str_eq(members[i].key, members[i].key_len,
-                             members[i].key_escaped, (const u_char *) name,
-                             len))
+    last = members + n;
+
+    for (m = members; m < last; m++) {
+
+        if (m->key_len == len && !m->key_escaped) {
+            if (len == 0
+                || (m->key[0] == (u_char) name[0]
+                    && memcmp(m->key, name, len) == 0))
+            {
+                return m;
+            }
+
+        } else if (m->key_len >= len && m->key_escaped
+                   && aigw_json_str_eq(m->key, m->key_len, 1,
+                                       (const u_char *) name, len))
         {
-            return &members[i];
+            return m;
         }
     }
 
@@ -618,27 +752,16 @@ aigw_json_str_eq(const u_char *raw, size_t raw_len, unsigned escaped,
 static int
 aigw_json_hex4(const u_char *p, uint32_t *out)
 {
-    u_char    c;
-    uint32_t  v;
-    size_t    i;
-
-    v = 0;
-
-    for (i = 0; i < 4; i++) {
-        c = p[i];
-
-        if (c >= '0' && c <= '9') {
-            v = (v << 4) | (c - '0');
-
-        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-            v = (v << 4) | ((c | 0x20) - 'a' + 10);
-
-        } else {
-            return -1;
-        }
+    if (!(aigw_json_chars[p[0]] & aigw_json_chars[p[1]]
+          & aigw_json_chars[p[2]] & aigw_json_chars[p[3]] & 0x10))
+    {
+        return -1;
     }
 
-    *out = v;
+    *out = (aigw_json_chars[p[0]] & 0x0f) << 12
+           | (aigw_json_chars[p[1]] & 0x0f) << 8
+           | (aigw_json_chars[p[2]] & 0x0f) << 4
+           | (aigw_json_chars[p[3]] & 0x0f);
 
     return 0;
 }
@@ -736,11 +859,79 @@ one:
 }
 
 
+#if defined(__SSE2__)
+
+/*
+ * Fewer than 16 bytes are left.  When the run began 16 bytes or more
+ * before end, the last 16 bytes are loaded again and the bits of those
+ * already seen are dropped; a shorter text is read as 8 and 4 bytes from
+ * each of its ends, overlapping, then byte by byte.
+ */
+
+const u_char *
+aigw_json_run_tail(const u_char *start, const u_char *p, const u_char *end)
+{
+    int       mask;
+    size_t    n;
+    uint32_t  w;
+    __m128i   v;
+
+    n = end - p;
+
+    if (end - start >= 16) {
+        v = _mm_loadu_si128((const __m128i *) (end - 16));
+        mask = aigw_json_run_mask(v) >> (16 - n);
+
+        return mask ? p + __builtin_ctz(mask) : end;
+    }
+
+    /* the zero bytes above a short load count as control characters */
+
+    if (n >= 8) {
+        v = _mm_loadl_epi64((const __m128i *) p);
+        mask = aigw_json_run_mask(v) & 0xff;
+
+        if (mask) {
+            return p + __builtin_ctz(mask);
+        }
+
+        v = _mm_loadl_epi64((const __m128i *) (end - 8));
+        mask = (aigw_json_run_mask(v) & 0xff) >> (16 - n);
+
+        return mask ? p + 8 + __builtin_ctz(mask) : end;
+    }
+
+    if (n >= 4) {
+        memcpy(&w, p, 4);
+        mask = aigw_json_run_mask(_mm_cvtsi32_si128(w)) & 0xf;
+
+        if (mask) {
+            return p + __builtin_ctz(mask);
+        }
+
+        memcpy(&w, end - 4, 4);
+        mask = (aigw_json_run_mask(_mm_cvtsi32_si128(w)) & 0xf) >> (8 - n);
+
+        return mask ? p + 4 + __builtin_ctz(mask) : end;
+    }
+
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+        p++;
+    }
+
+    return p;
+}
+
+#endif
+
+
+/* plain runs are copied whole; only escapes go through aigw_json_unit() */
+
 ssize_t
 aigw_json_unescape(const u_char *raw, size_t raw_len, u_char *out)
 {
     int           n;
-    const u_char *p, *end;
+    const u_char *p, *q, *end;
     u_char       *o;
 
     p = raw;
@@ -748,6 +939,18 @@ aigw_json_unescape(const u_char *raw, size_t raw_len, u_char *out)
     o = out;
 
     while (p < end) {
+        q = aigw_json_string_run(p, end);
+
+        if (q != p) {
+            memcpy(o, p, q - p);
+            o += q - p;
+            p = q;
+
+            if (p == end) {
+                break;
+            }
+        }
+
         n = aigw_json_unit(&p, end, o);
         if (n < 0) {
             return -1;
@@ -810,37 +1013,70 @@ aigw_json_raw_eq(const u_char *a, size_t alen, const u_char *b, size_t blen)
 }
 
 
+/* the bytes that need escaping are those that end a string's plain run */
+
 size_t
 aigw_json_escape_len(const u_char *s, size_t len)
 {
-    size_t  i, n;
+    size_t        n;
+    const u_char *p, *end;
+
+    if (len == 0) {
+        return 0;
+    }
 
     n = len;
+    p = s;
+    end = s + len;
 
-    for (i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\' || s[i] == '\n' || s[i] == '\r'
-            || s[i] == '\t')
+    for ( ;; ) {
+        p = aigw_json_string_run(p, end);
+
+        if (p == end) {
+            return n;
+        }
+
+        if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r'
+            || *p == '\t')
         {
             n++;
 
-        } else if (s[i] < 0x20) {
+        } else {
             n += 5;
         }
-    }
 
-    return n;
+        p++;
+    }
 }
 
 
 u_char *
 aigw_json_escape(u_char *dst, const u_char *s, size_t len)
 {
-    size_t               i;
     u_char               c;
+    const u_char        *q, *end;
     static const u_char  hex[] = "0123456789abcdef";
 
-    for (i = 0; i < len; i++) {
-        c = s[i];
+    if (len == 0) {
+        return dst;
+    }
+
+    end = s + len;
+
+    for ( ;; ) {
+        q = aigw_json_string_run(s, end);
+
+        if (q != s) {
+            memcpy(dst, s, q - s);
+            dst += q - s;
+            s = q;
+        }
+
+        if (s == end) {
+            return dst;
+        }
+
+        c = *s++;
 
         switch (c) {
         case '"':  *dst++ = '\\'; *dst++ = '"';  continue;
@@ -850,20 +1086,15 @@ aigw_json_escape(u_char *dst, const u_char *s, size_t len)
         case '\t': *dst++ = '\\'; *dst++ = 't';  continue;
         }
 
-        if (c < 0x20) {
-            *dst++ = '\\';
-            *dst++ = 'u';
-            *dst++ = '0';
-            *dst++ = '0';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0xf];
-            continue;
-        }
+        /* another control character */
 
-        *dst++ = c;
+        *dst++ = '\\';
+        *dst++ = 'u';
+        *dst++ = '0';
+        *dst++ = '0';
+        *dst++ = hex[c >> 4];
+        *dst++ = hex[c & 0xf];
     }
-
-    return dst;
 }
 
 

@@ -934,6 +934,93 @@ test_always_valid(void **state)
 }
 
 
+/*
+ * Members kept as the client wrote them: five members, each written
+ * compact or with blanks around its colon and comma, each kept, removed,
+ * or given a new value; the output is every kept member as "key":value.
+ */
+
+static void
+test_spans(void **state)
+{
+    char                    body[256], expect[256], *b, *e;
+    size_t                  i, k, nr;
+    unsigned                blanks, ops;
+    aigw_body_rewrite_t     rw;
+    aigw_body_rule_t        rules[5];
+
+    static const char      *keys[] = { "a", "bb", "c\\u0063", "model", "e" };
+    static const char      *vals[] = { "1", "\"x, y\"", "[1, {\"k\":2}]",
+                                       "\"m\"", "{}" };
+
+    (void) state;
+
+    for (blanks = 0; blanks < 32; blanks++) {
+        for (ops = 0; ops < 243; ops++) {
+            b = body;
+            e = expect;
+            nr = 0;
+            k = ops;
+
+            b += sprintf(b, "{");
+            e += sprintf(e, "{");
+
+            for (i = 0; i < 5; i++) {
+                if (blanks & (1u << i)) {
+                    b += sprintf(b, "%s \"%s\" : %s ", i ? "," : "",
+                                 keys[i], vals[i]);
+
+                } else {
+                    b += sprintf(b, "%s\"%s\":%s", i ? "," : "", keys[i],
+                                 vals[i]);
+                }
+
+                switch (k % 3) {
+
+                case 0:
+                    e += sprintf(e, "%s\"%s\":%s", e[-1] == '{' ? "" : ",",
+                                 keys[i], vals[i]);
+                    break;
+
+                case 1:
+                    rules[nr].op = AIGW_RULE_REMOVE;
+                    rules[nr].value = NULL;
+                    rules[nr].value_len = 0;
+                    break;
+
+                default:
+                    rules[nr].op = AIGW_RULE_SET;
+                    rules[nr].value = (u_char *) "true";
+                    rules[nr].value_len = 4;
+                    e += sprintf(e, "%s\"%s\":true", e[-1] == '{' ? "" : ",",
+                                 keys[i]);
+                    break;
+                }
+
+                if (k % 3) {
+                    /* the plain name of the escaped key */
+                    rules[nr].field = (u_char *) (i == 2 ? "cc" : keys[i]);
+                    rules[nr].field_len = strlen((char *) rules[nr].field);
+                    rules[nr].cap = 0;
+                    nr++;
+                }
+
+                k /= 3;
+            }
+
+            sprintf(b, "}");
+            sprintf(e, "}");
+
+            memset(&rw, 0, sizeof(rw));
+            rw.rules = rules;
+            rw.nrules = nr;
+
+            check_ok(body, &rw, expect);
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -951,6 +1038,7 @@ main(void)
         cmocka_unit_test(test_realistic),
         cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_always_valid),
+        cmocka_unit_test(test_spans),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

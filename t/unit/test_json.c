@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -1192,6 +1193,319 @@ test_validate(void **state)
 }
 
 
+/* aigw_json_string_run() against a byte loop */
+
+static const u_char *
+run_ref(const u_char *p, const u_char *end)
+{
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+        p++;
+    }
+
+    return p;
+}
+
+
+static void
+check_run(const u_char *fill, size_t nfill, const u_char *stop, size_t nstop)
+{
+    u_char        *buf;
+    size_t         len, at, f, k, i;
+    const u_char  *r;
+
+    for (len = 0; len <= 48; len++) {
+        for (f = 0; f < nfill; f++) {
+
+            /* exactly len bytes: valgrind and ASan see any over-read */
+
+            buf = malloc(len ? len : 1);
+            assert_non_null(buf);
+
+            memset(buf, fill[f], len);
+
+            r = aigw_json_string_run(buf, buf + len);
+            assert_ptr_equal(r, buf + len);
+
+            for (at = 0; at <= 40 && at < len; at++) {
+                for (k = 0; k < nstop; k++) {
+                    buf[at] = stop[k];
+
+                    r = aigw_json_string_run(buf, buf + len);
+                    assert_ptr_equal(r, run_ref(buf, buf + len));
+                    assert_ptr_equal(r, buf + at);
+
+                    /* from every start: runs begin anywhere */
+
+                    for (i = 0; i <= len; i++) {
+                        assert_ptr_equal(aigw_json_string_run(buf + i,
+                                                              buf + len),
+                                         run_ref(buf + i, buf + len));
+                    }
+
+                    /* a second stop after the first does not matter */
+
+                    if (at + 1 < len) {
+                        buf[len - 1] = stop[(k + 1) % nstop];
+                        r = aigw_json_string_run(buf, buf + len);
+                        assert_ptr_equal(r, buf + at);
+                        buf[len - 1] = fill[f];
+                    }
+
+                    buf[at] = fill[f];
+                }
+            }
+
+            free(buf);
+        }
+    }
+}
+
+
+static void
+test_string_run(void **state)
+{
+    u_char   buf[64];
+    size_t   i, j;
+
+    static const u_char  fill[] = { 'a', 0x20, 0x7f, 0x80, 0xff, 0x5b,
+                                    0x21, 0x23, 0x3c };
+    static const u_char  stop[] = { '"', '\\', 0x00, 0x1f, 0x01, '\n' };
+
+    (void) state;
+
+    check_run(fill, sizeof(fill), stop, sizeof(stop));
+
+    /* every byte value, at every offset of a 48-byte buffer */
+
+    for (i = 0; i < 256; i++) {
+        for (j = 0; j < 48; j++) {
+            memset(buf, 'x', 48);
+            buf[j] = (u_char) i;
+
+            assert_ptr_equal(aigw_json_string_run(buf, buf + 48),
+                             run_ref(buf, buf + 48));
+            assert_ptr_equal(aigw_json_string_run(buf + j, buf + 48),
+                             run_ref(buf + j, buf + 48));
+        }
+    }
+
+    /* a mixed text, from every start to every end */
+
+    for (i = 0; i < 64; i++) {
+        buf[i] = (u_char) "ab\"c\x80\xff\\ d\x1f" "efghijklmnopqrstu\x7fvw"
+                          "xyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ!"[i];
+    }
+
+    for (i = 0; i <= 64; i++) {
+        for (j = i; j <= 64; j++) {
+            assert_ptr_equal(aigw_json_string_run(buf + i, buf + j),
+                             run_ref(buf + i, buf + j));
+        }
+    }
+}
+
+
+/*
+ * Many keys, so that the filter that skips most duplicate comparisons
+ * fills up: every key repeated, plain or escaped, is still found, and
+ * keys alike in length and first byte are not taken for duplicates.
+ */
+
+static void
+test_many_duplicates(void **state)
+{
+    char      *text, *p, key[32];
+    size_t     i, j, nkeys, off;
+    parsed_t  *r;
+
+    (void) state;
+
+    text = malloc(8192);
+    assert_non_null(text);
+
+    for (nkeys = 1; nkeys <= 60; nkeys++) {
+        for (j = 0; j <= nkeys; j++) {
+
+            /* keys "k00".."kNN": one length, one first byte */
+
+            p = text;
+            *p++ = '{';
+
+            for (i = 0; i < nkeys; i++) {
+                p += sprintf(p, "%s\"k%02zu\":%zu", i ? "," : "", i, i);
+            }
+
+            off = p - text + 1;
+
+            if (j < nkeys) {
+
+                /* repeat key j; the odd ones spelled with an escape */
+
+                if (j % 2) {
+                    sprintf(key, "\\u006b%02zu", j);
+
+                } else {
+                    sprintf(key, "k%02zu", j);
+                }
+
+                p += sprintf(p, ",\"%s\":true", key);
+            }
+
+            *p++ = '}';
+
+            r = parse_n(text, p - text, MAX_MEMBERS, 64);
+
+            if (j == nkeys) {
+                assert_int_equal(r->rc, AIGW_JSON_OK);
+                assert_int_equal(r->n, nkeys);
+
+            } else {
+                assert_int_equal(r->rc, AIGW_JSON_DUPLICATE);
+                assert_int_equal(r->err.offset, off);
+                assert_int_equal(r->err.key_len, strlen(key));
+                assert_memory_equal(r->err.key, key, r->err.key_len);
+            }
+
+            parsed_free(r);
+        }
+    }
+
+    /* an escaped key first, then plain ones: all compared decoded */
+
+    check_dup("{\"\\u0062\":1,\"a\":2,\"c\":3,\"b\":4}", "b", 24);
+    check_dup("{\"a\":1,\"b\\u0063\":2,\"d\":3,\"bc\":4}", "bc", 25);
+    check_dup("{\"a\\/\":1,\"b\":2,\"c\":3,\"a/\":4}", "a/", 21);
+
+    /* same length and first byte, or the same hash, but different */
+
+    r = parse("{\"ab\":1,\"ac\":2,\"a\":3,\"b\":4,\"\":5,\"abc\":6,\"abd\":7,"
+              "\"h\":8,\"o\":9,\"v\":10,\"\\u0061\\u0064\":11}");
+    assert_int_equal(r->rc, AIGW_JSON_OK);
+    assert_int_equal(r->n, 11);
+    parsed_free(r);
+
+    free(text);
+}
+
+
+/* \u takes four hex digits, either case; the error is at the 'u' */
+
+static void
+test_unicode_digits(void **state)
+{
+    char         text[32];
+    size_t       i, k;
+    parsed_t    *r;
+    const char  *good = "09afAF";
+    const char  *bad = "gG/:@`\" \\x";
+
+    (void) state;
+
+    for (i = 0; i < 4; i++) {
+        for (k = 0; good[k]; k++) {
+            strcpy(text, "{\"a\":\"\\u0000\"}");
+            text[8 + i] = good[k];
+
+            r = parse(text);
+            assert_int_equal(r->rc, AIGW_JSON_OK);
+            assert_int_equal(r->m[0].value_escaped, 1);
+            parsed_free(r);
+        }
+
+        for (k = 0; bad[k]; k++) {
+            strcpy(text, "{\"a\":\"\\u0000xx\"}");
+            text[8 + i] = bad[k];
+
+            r = parse(text);
+            assert_int_equal(r->rc, AIGW_JSON_SYNTAX);
+            assert_int_equal(r->err.offset, 7);
+            assert_string_equal(r->err.msg, "invalid \\u escape");
+            parsed_free(r);
+        }
+    }
+
+    UNESC("\\u00AF\\u00af\\uABCD", "\xc2\xaf\xc2\xaf\xea\xaf\x8d");
+}
+
+
+/* escape, escape_len and unescape against byte loops, in exact buffers */
+
+static size_t
+escape_ref(u_char *dst, const u_char *s, size_t len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        switch (s[i]) {
+        case '"':  memcpy(dst + n, "\\\"", 2); n += 2; break;
+        case '\\': memcpy(dst + n, "\\\\", 2); n += 2; break;
+        case '\n': memcpy(dst + n, "\\n", 2); n += 2; break;
+        case '\r': memcpy(dst + n, "\\r", 2); n += 2; break;
+        case '\t': memcpy(dst + n, "\\t", 2); n += 2; break;
+        default:
+            if (s[i] < 0x20) {
+                n += sprintf((char *) dst + n, "\\u%04x", s[i]);
+
+            } else {
+                dst[n++] = s[i];
+            }
+        }
+    }
+
+    return n;
+}
+
+
+static void
+test_escape_lengths(void **state)
+{
+    u_char        *in, *out, ref[300], back[300];
+    size_t         len, at, k, n;
+    ssize_t        un;
+    static const u_char  special[] = { '"', '\\', '\n', '\r', '\t', 0x00,
+                                       0x1f, 0x7f, 0x80, 0xff, '/' };
+
+    (void) state;
+
+    for (len = 0; len <= 40; len++) {
+        for (at = 0; at <= len; at++) {
+            for (k = 0; k < sizeof(special); k++) {
+                in = malloc(len ? len : 1);
+                assert_non_null(in);
+                memset(in, 'm', len);
+
+                if (at < len) {
+                    in[at] = special[k];
+                    in[len - 1 - (at % (len ? len : 1))] = special[
+                        (k + 3) % sizeof(special)];
+                }
+
+                n = escape_ref(ref, in, len);
+                assert_int_equal(aigw_json_escape_len(in, len), n);
+
+                out = malloc(n ? n : 1);
+                assert_non_null(out);
+                assert_ptr_equal(aigw_json_escape(out, in, len), out + n);
+                assert_memory_equal(out, ref, n);
+
+                un = aigw_json_unescape(out, n, back);
+                assert_int_equal(un, len);
+                assert_memory_equal(back, in, len);
+
+                free(out);
+                free(in);
+
+                if (at == len) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -1216,6 +1530,10 @@ main(void)
         cmocka_unit_test(test_double),
         cmocka_unit_test(test_array_empty),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_string_run),
+        cmocka_unit_test(test_many_duplicates),
+        cmocka_unit_test(test_unicode_digits),
+        cmocka_unit_test(test_escape_lengths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
