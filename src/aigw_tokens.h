@@ -54,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aigw_json.h"
+
 
 #define AIGW_TOKENS_CHAT         1
 #define AIGW_TOKENS_COMPLETIONS  2
@@ -67,6 +69,16 @@
 
 int64_t aigw_tokens_estimate(const u_char *body, size_t len,
     unsigned endpoint);
+
+/*
+ * The same estimate from the n top-level members m[] that
+ * aigw_json_parse_object() returned for this body: only the values of
+ * "messages", "tools" and "functions" (or "prompt", "input") are read, and
+ * only len of the body itself, for an endpoint that counts it whole.  It
+ * equals aigw_tokens_estimate() for every body that parse_object accepts.
+ */
+int64_t aigw_tokens_estimate_members(const u_char *body, size_t len,
+    const aigw_json_member_t *m, size_t n, unsigned endpoint);
 
 /*
  * "max_completion_tokens" if it is a non-negative integer, else

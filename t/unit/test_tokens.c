@@ -38,18 +38,44 @@ estimate_len(const char *body, size_t len, unsigned endpoint)
 }
 
 
+/*
+ * The estimate of a valid body.  aigw_tokens_estimate_members(), given the
+ * members that aigw_json_parse_object() finds, must agree on every
+ * endpoint.
+ */
+
 static int64_t
 estimate(const char *body, unsigned endpoint)
 {
-    size_t              n;
+    size_t              n, len;
+    u_char             *copy;
+    int64_t             r;
+    unsigned            e;
     aigw_json_error_t   err;
     aigw_json_member_t  m[32];
 
-    assert_int_equal(aigw_json_parse_object((const u_char *) body,
-                                            strlen(body), m, 32, &n, 64,
-                                            &err), AIGW_JSON_OK);
+    len = strlen(body);
+    copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, body, len);
 
-    return estimate_len(body, strlen(body), endpoint);
+    assert_int_equal(aigw_json_parse_object(copy, len, m, 32, &n, 64, &err),
+                     AIGW_JSON_OK);
+
+    for (e = 0; e <= 4; e++) {
+        r = aigw_tokens_estimate(copy, len, e);
+
+        if (aigw_tokens_estimate_members(copy, len, m, n, e) != r) {
+            print_error("members differ, endpoint %u: %s\n", e, body);
+            fail();
+        }
+    }
+
+    r = aigw_tokens_estimate(copy, len, endpoint);
+
+    free(copy);
+
+    return r;
 }
 
 
@@ -512,6 +538,145 @@ test_max_completion(void **state)
 }
 
 
+/* the benchmark's request body, bench/request.json */
+
+static const char  bench_body[] =
+    "{\"model\":\"bench-model\",\"messages\":[{\"role\":\"system\","
+    "\"content\":\"You are a concise assistant for an online bookshop. "
+    "Answer questions about orders, shipping and returns politely and in "
+    "at most three sentences. If the question is about something else, say "
+    "that you can only help with the bookshop. Never invent order numbers, "
+    "prices or delivery dates: when you do not know, ask the customer for "
+    "the order number.\"},{\"role\":\"user\",\"content\":\"Hello! I ordered "
+    "two paperbacks and a hardcover last Tuesday, order 48213-B, and the "
+    "tracking page has said 'label created' for four days now. I need the "
+    "hardcover for a birthday on Saturday. Can you tell me whether the "
+    "parcel has actually left the warehouse, and if it has not, whether I "
+    "can still switch to express shipping or pick it up at the store on "
+    "Friday instead? I live in the city centre, so either would be fine. "
+    "Thanks a lot for your help.\"}],\"temperature\":0.7,\"top_p\":1,"
+    "\"max_tokens\":256,\"stream\":false,\"user\":\"customer-48213\"}";
+
+
+static void
+test_members(void **state)
+{
+    size_t  i;
+
+    static const char *const  bodies[] = {
+        "{}",
+        "{\"messages\":[]}",
+        "{\"tools\":null,\"functions\":true,\"prompt\":null,\"input\":{}}",
+        "{\"messages\\u0000\":[{}],\"Messages\":[{}],\"message\":[{}]}",
+        "{\"functi\\u006fns\":{\"a\":\"b\"},\"messages\":\"x\"}",
+        " {\n \"messages\" :\n [ {\"content\" : [ {\"type\" : \"text\" ,"
+        " \"text\" : \"abc\"} ] } ] \n} \n",
+        "{\"input\":[[1,[2,3],{\"a\":[4]}],\"\",-1,0.5,true,null]}",
+        "{\"prompt\":{\"a\":\"b\"},\"input\":[{\"a\":\"b\"},[]]}",
+        "{\"messages\":[{\"content\":{\"text\":\"abcd\"},\"tool_calls\":{},"
+        "\"function_call\":[],\"name\":null}]}",
+    };
+
+    (void) state;
+
+    /* estimate() checks the members variant on every endpoint */
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        (void) estimate(bodies[i], AIGW_TOKENS_CHAT);
+    }
+
+    assert_int_equal(estimate(bench_body, AIGW_TOKENS_CHAT), 211);
+
+    /* escaped top-level keys are still the keys: 3 + (4 + 2) + "[1,2,3]" */
+    assert_int_equal(estimate("{\"m\\u0065ssages\":[{\"role\":\"user\","
+                              "\"content\":\"abcdefgh\"}],"
+                              "\"t\\u006fols\":[1,2,3]}", AIGW_TOKENS_CHAT),
+                     11);
+    assert_int_equal(estimate("{\"\\u006d\\u0065\\u0073\\u0073\\u0061\\u0067"
+                              "\\u0065\\u0073\":[{}]}", AIGW_TOKENS_CHAT), 7);
+    assert_int_equal(estimate("{\"pr\\u006fmpt\":[\"abcd\",[1,2],7],"
+                              "\"inp\\u0075t\":\"\\u4f60\"}",
+                              AIGW_TOKENS_COMPLETIONS), 4);
+    assert_int_equal(estimate("{\"pr\\u006fmpt\":[\"abcd\",[1,2],7],"
+                              "\"inp\\u0075t\":\"\\u4f60\"}",
+                              AIGW_TOKENS_EMBEDDINGS), 1);
+
+    /* tools and functions of any type count from their raw length */
+    assert_int_equal(estimate("{\"tools\":\"abcdefghij\",\"functions\":12345,"
+                              "\"messages\":null}", AIGW_TOKENS_CHAT),
+                     3 + 3 + 2);
+}
+
+
+/*
+ * Strings of every length up to 40 with a two- or four-byte character at
+ * each place, or none, ending at different distances from the end of the
+ * body: the plain runs are counted many bytes at a time.
+ */
+
+static void
+test_text_lengths(void **state)
+{
+    char         s[128], body[256];
+    size_t       len, at, i, k, ascii, other;
+    int64_t      want;
+    const char  *ch;
+
+    static const char *const  tails[] = {
+        "}", ",\"pad\":\"0123456789abcdef0123456789abcdef\"}"
+    };
+
+    (void) state;
+
+    for (k = 0; k < 2; k++) {
+        ch = k ? "\xf0\x9f\x98\x80" : "\xc3\xa9";
+
+        for (len = 0; len <= 40; len++) {
+            for (at = 0; at <= len; at++) {
+                ascii = 0;
+                other = 0;
+
+                for (i = 0; i < len; i++) {
+                    if (i == at) {
+                        other++;
+
+                    } else {
+                        ascii++;
+                    }
+                }
+
+                snprintf(s, sizeof(s), "%.*s%s%.*s", (int) at,
+                         "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH",
+                         at < len ? ch : "",
+                         (int) (at < len ? len - at - 1 : 0),
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh");
+
+                want = (int64_t) (ascii + 3) / 4 + (int64_t) other;
+
+                for (i = 0; i < 2; i++) {
+                    snprintf(body, sizeof(body), "{\"prompt\":\"%s\"%s", s,
+                             tails[i]);
+
+                    assert_int_equal(estimate(body, AIGW_TOKENS_COMPLETIONS),
+                                     want > 0 ? want : 1);
+                }
+
+                /* an escape after the run */
+                snprintf(body, sizeof(body), "{\"prompt\":\"%s\\u00e9\"}", s);
+
+                assert_int_equal(estimate(body, AIGW_TOKENS_COMPLETIONS),
+                                 (int64_t) (ascii + 3) / 4
+                                 + (int64_t) other + 1);
+            }
+        }
+    }
+
+    /* continuation bytes alone start no character */
+    assert_int_equal(chat_content("\"\x80\x80\xbf\""), 0);
+    assert_int_equal(chat_content("\"ab\x80\xc3\xa9\x80\""), 2);
+}
+
+
 int
 main(void)
 {
@@ -528,6 +693,8 @@ main(void)
         cmocka_unit_test(test_other_endpoint),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_max_completion),
+        cmocka_unit_test(test_members),
+        cmocka_unit_test(test_text_lengths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

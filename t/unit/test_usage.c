@@ -179,6 +179,101 @@ test_parse(void **state)
 
     e = (expect_t) { 0, 0, 0, 0, 0 };
     parse_ok("{\"prompt_tokens\":-0}", &e);
+
+    e = (expect_t) { 1000000000000000000, 0, 1000000000000000000, 0, 0 };
+    parse_ok("{\"prompt_tokens\":1000000000000000000}", &e);
+
+    e = (expect_t) { 999999999999999999, 0, 999999999999999999, 0, 0 };
+    parse_ok("{\"prompt_tokens\":999999999999999999}", &e);
+
+    e = (expect_t) { 0, 0, 0, 0, 0 };
+    parse_ok("{\"prompt_tokens\":9223372036854775808}", &e);
+    parse_ok("{\"prompt_tokens\":1E+3,\"completion_tokens\":0.0,"
+             "\"total_tokens\":2e-1}", &e);
+}
+
+
+/*
+ * A usage object of integers and flat details objects under plain keys is
+ * read in one pass, any other by the full parser: both must agree.
+ */
+
+static void
+test_parse_shapes(void **state)
+{
+    size_t    i;
+    char      buf[2048], *p;
+    expect_t  e;
+
+    (void) state;
+
+    /* as the benchmark's answer has it */
+
+    e = (expect_t) { 214, 31, 245, 0, 0 };
+    parse_ok("{\n    \"prompt_tokens\": 214,\n    \"completion_tokens\": 31,"
+             "\n    \"total_tokens\": 245,\n    \"prompt_tokens_details\": "
+             "{\"cached_tokens\": 0},\n    \"completion_tokens_details\": "
+             "{\"reasoning_tokens\": 0}\n  }", &e);
+
+    /* names that only start or end like the known ones */
+
+    e = (expect_t) { 0, 0, 0, 0, 0 };
+    parse_ok("{\"prompt_token\":1,\"prompt_tokens_\":2,\"total_tokens_\":3,"
+             "\"completion_tokens_detail\":{\"reasoning_tokens\":4},"
+             "\"cached_tokens\":5,\"reasoning_tokens\":6,"
+             "\"prompt_tokens_details\":{\"prompt_tokens\":7,"
+             "\"cached_token\":8,\"reasoning_tokens\":9}}", &e);
+
+    /* a details object with a duplicate is ignored, the rest stands */
+
+    e = (expect_t) { 5, 0, 5, 0, 4 };
+    parse_ok("{\"prompt_tokens\":5,\"prompt_tokens_details\":"
+             "{\"cached_tokens\":2,\"cached_tokens\":3},"
+             "\"completion_tokens_details\":{\"reasoning_tokens\":4}}", &e);
+
+    /* details with many members, nested values, empty */
+
+    e = (expect_t) { 1, 0, 1, 2, 3 };
+    parse_ok("{\"prompt_tokens\":1,\"prompt_tokens_details\":{\"a\":1,"
+             "\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
+             "\"cached_tokens\":2},\"completion_tokens_details\":"
+             "{\"x\":{\"y\":[1,{}]},\"reasoning_tokens\":3,\"z\":\"\\\"\"}}",
+             &e);
+
+    e = (expect_t) { 1, 0, 1, 0, 0 };
+    parse_ok("{\"prompt_tokens_details\":{},\"prompt_tokens\":1,"
+             "\"completion_tokens_details\":{ },\"other\":[{}],"
+             "\"s\":\"x\",\"n\":null,\"t\":true,\"f\":false}", &e);
+
+    /* 32 members are allowed, 33 are not */
+
+    p = buf + sprintf(buf, "{\"prompt_tokens\":1");
+
+    for (i = 1; i < 32; i++) {
+        p += sprintf(p, ",\"m%zu\":%zu", i, i);
+    }
+
+    strcpy(p, "}");
+    parse_ok(buf, &e);
+
+    strcpy(p, ",\"m32\":32}");
+    parse_bad(buf);
+
+    /* duplicates, syntax, cut texts: known names near the end */
+
+    parse_bad("{\"prompt_tokens\":1,\"x\":2,\"prompt_tokens\":1}");
+    parse_bad("{\"\":1,\"\":2}");
+    parse_bad("{\"prompt_tokens\":01}");
+    parse_bad("{\"prompt_tokens\":1.}");
+    parse_bad("{\"prompt_tokens\":-}");
+    parse_bad("{\"prompt_tokens\":nul}");
+    parse_bad("{\"prompt_tokens\":1},");
+    parse_bad("{\"prompt_tokens_details\":{\"cached_tokens\":1}");
+    parse_bad("{\"prompt_tokens_details\":{\"cached_tokens\":1,}}");
+    parse_bad("{\"total_tokens");
+    parse_bad("{\"total_tokens\"");
+    parse_bad("{\"prompt_tokens\":1\\u0001}");
+    parse_bad("{\"prompt\x01tokens\":1}");
 }
 
 
@@ -315,6 +410,58 @@ static const char  resp_pretty[] =
     "}\n";
 
 
+/* the benchmark's mock answer, bench/mock.conf, byte for byte */
+
+static const char  resp_bench[] =
+    "{\n"
+    "  \"id\": \"chatcmpl-BX7kQ2mZp9rT4vYc8nL1sD3fG6hJ0\",\n"
+    "  \"object\": \"chat.completion\",\n"
+    "  \"created\": 1732752000,\n"
+    "  \"model\": \"gpt-4o-mini-2024-07-18\",\n"
+    "  \"choices\": [{\n"
+    "    \"index\": 0,\n"
+    "    \"message\": {\n"
+    "      \"role\": \"assistant\",\n"
+    "      \"content\": \"Order 48213-B is at the warehouse: pick it up on "
+    "Friday.\",\n"
+    "      \"refusal\": null\n"
+    "    },\n"
+    "    \"logprobs\": null,\n"
+    "    \"finish_reason\": \"stop\"\n"
+    "  }],\n"
+    "  \"usage\": {\n"
+    "    \"prompt_tokens\": 214,\n"
+    "    \"completion_tokens\": 31,\n"
+    "    \"total_tokens\": 245,\n"
+    "    \"prompt_tokens_details\": {\"cached_tokens\": 0},\n"
+    "    \"completion_tokens_details\": {\"reasoning_tokens\": 0}\n"
+    "  },\n"
+    "  \"system_fingerprint\": \"fp_0ba0d124f1\"\n"
+    "}\n";
+
+
+/*
+ * Brackets, quotes and backslashes in strings deep in the answer, long
+ * indentation, tabs and CRLF line breaks.
+ */
+
+static const char  resp_deep[] =
+    "{\r\n"
+    "\t\"choices\": [[[{\"message\": {\"content\": \"}]} \\\" \\\\ ]]\","
+    "\"x\\\\\": \"\\\\\", \"tool_calls\": [{\"function\": {\"arguments\":"
+    " \"{\\\"usage\\\": {\\\"prompt_tokens\\\": 7}}\"}}]},\r\n"
+    "                                        "
+    "\"usage\": {\"prompt_tokens\": 9}}]],"
+    "\r\n\t\t\t[\"[{\", \"\\u007d\", {\"a\": [\"]\"]}]],\r\n"
+    "\t\"meta\": {\"usage\": {\"prompt_tokens\": 888}, \"s\": \"\\\\\"},\r\n"
+    "\t\"usage\" :\r\n"
+    "\t\t{\"prompt_tokens\": 19, \"completion_tokens\": 10,\r\n"
+    "\t\t \"prompt_tokens_details\": {\"cached_tokens\": 3, \"n\": [1, {}]},"
+    "\r\n\t\t \"completion_tokens_details\": {\"reasoning_tokens\": 5}},\r\n"
+    "\t\"tail\": [{\"usage\": {\"prompt_tokens\": 1}}]\r\n"
+    "}\r\n";
+
+
 static aigw_json_type_e
 validate(const char *s)
 {
@@ -437,12 +584,18 @@ test_capture_responses(void **state)
     assert_int_equal(validate(resp_nested_only), AIGW_JSON_OBJECT);
     assert_int_equal(validate(resp_strings), AIGW_JSON_OBJECT);
     assert_int_equal(validate(resp_pretty), AIGW_JSON_OBJECT);
+    assert_int_equal(validate(resp_bench), AIGW_JSON_OBJECT);
+    assert_int_equal(validate(resp_deep), AIGW_JSON_OBJECT);
 
     CAPTURE(resp_end, 0, &full);
     CAPTURE(resp_start, 0, &full);
     CAPTURE(resp_nested, 0, &full);
     CAPTURE(resp_nested_only, -1, NULL);
     CAPTURE(resp_pretty, 0, &full);
+    CAPTURE(resp_deep, 0, &full);
+
+    e = (expect_t) { 214, 31, 245, 0, 0 };
+    CAPTURE(resp_bench, 0, &e);
 
     e = (expect_t) { 19, 10, 29, 3, 5 };
     CAPTURE(resp_strings, 0, &e);
@@ -814,6 +967,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_parse_shapes),
         cmocka_unit_test(test_capture_responses),
         cmocka_unit_test(test_capture_fuzz_findings),
         cmocka_unit_test(test_capture_values),
