@@ -12,7 +12,8 @@
  *     jansson loads it when it loads the original, its "model" is the
  *     upstream model, and a streamed request with include_usage has
  *     stream_options.include_usage true;
- *   - the token estimate is >= 1 for every endpoint, and
+ *   - the token estimate is >= 1 for every endpoint, the same from the
+ *     scanned members as from the body, and
  *     aigw_tokens_max_completion() gives a non-negative value or the
  *     default.
  */
@@ -61,7 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int                  rc, jok;
     size_t               i, n, n2, nrules;
     u_char              *p;
-    int64_t              t, mx;
+    int64_t              t, tm, mx;
     uint8_t              b, spec[6];
     fz_in_t              in;
     fz_pool_t            pool;
@@ -101,6 +102,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         t = aigw_tokens_estimate(p, in.n, (unsigned) i);
 
         FZ_CHECK("tokens", t >= 1, "estimate %lld for endpoint %zu",
+                 (long long) t, i);
+
+        /* the request path's variant, from the members, is the same */
+
+        tm = aigw_tokens_estimate_members(p, in.n, m, n, (unsigned) i);
+
+        FZ_CHECK("tokens", tm == t, "estimate from the members %lld, "
+                 "from the body %lld, endpoint %zu", (long long) tm,
                  (long long) t, i);
     }
 

@@ -36,7 +36,7 @@ static const char  *ngx_http_aigw_refusals[] = {
 
 ngx_int_t
 ngx_http_aigw_limits_admit(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
-    ngx_str_t *body)
+    ngx_str_t *body, aigw_json_member_t *m, size_t n)
 {
     int64_t                     prompt, completion;
     ngx_int_t                   rc;
@@ -108,22 +108,24 @@ ngx_http_aigw_limits_admit(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    /* the body's top-level members are known: only the text is walked */
+
     switch (ctx->api) {
     case NGX_HTTP_AIGW_CHAT:
-        prompt = aigw_tokens_estimate(body->data, body->len,
-                                      AIGW_TOKENS_CHAT);
+        prompt = aigw_tokens_estimate_members(body->data, body->len, m, n,
+                                              AIGW_TOKENS_CHAT);
         completion = ctx->max_tokens >= 0 ? ctx->max_tokens
                                           : alcf->default_max_tokens;
         break;
     case NGX_HTTP_AIGW_COMPLETIONS:
-        prompt = aigw_tokens_estimate(body->data, body->len,
-                                      AIGW_TOKENS_COMPLETIONS);
+        prompt = aigw_tokens_estimate_members(body->data, body->len, m, n,
+                                              AIGW_TOKENS_COMPLETIONS);
         completion = ctx->max_tokens >= 0 ? ctx->max_tokens
                                           : alcf->default_max_tokens;
         break;
     default:
-        prompt = aigw_tokens_estimate(body->data, body->len,
-                                      AIGW_TOKENS_EMBEDDINGS);
+        prompt = aigw_tokens_estimate_members(body->data, body->len, m, n,
+                                              AIGW_TOKENS_EMBEDDINGS);
         completion = 0;
         break;
     }

@@ -291,7 +291,8 @@ char *ngx_http_aigw_failover_stage_directive(ngx_conf_t *cf,
 
 /* limits and budgets */
 ngx_int_t ngx_http_aigw_limits_admit(ngx_http_request_t *r,
-    ngx_http_aigw_ctx_t *ctx, ngx_str_t *body);
+    ngx_http_aigw_ctx_t *ctx, ngx_str_t *body, aigw_json_member_t *m,
+    size_t n);
 ngx_int_t ngx_http_aigw_limits_headers(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx);
 char *ngx_http_aigw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd,

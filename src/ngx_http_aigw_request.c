@@ -416,8 +416,7 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
         }
 
         if (h[i].key.len == 13
-            && ngx_strncasecmp(h[i].lowcase_key, (u_char *) "authorization",
-                               13) == 0)
+            && ngx_strncmp(h[i].lowcase_key, "authorization", 13) == 0)
         {
             p = h[i].value.data;
 
@@ -571,8 +570,9 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
          * own estimate answers, no channel is involved
          */
 
-        ctx->prompt_estimate = aigw_tokens_estimate(body.data, body.len,
-                                                    AIGW_TOKENS_CHAT);
+        ctx->prompt_estimate = aigw_tokens_estimate_members(body.data,
+                                                            body.len, m, n,
+                                                            AIGW_TOKENS_CHAT);
         r->content_handler = ngx_http_aigw_count_tokens_handler;
 
         return NGX_DECLINED;
@@ -713,7 +713,7 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         return rc;
     }
 
-    rc = ngx_http_aigw_limits_admit(r, ctx, &body);
+    rc = ngx_http_aigw_limits_admit(r, ctx, &body, m, n);
 
     if (rc == NGX_AGAIN) {
         /* the store answers later and resumes the phases */
