@@ -24,11 +24,24 @@ all: build
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/Makefile: config
+# The module is compiled with the compiler and linker options of the nginx
+# that loads it (nginx -V: Debian's -O2 and hardening flags), as Debian's
+# own module packages are; without them nginx's configure uses -O.
+$(BUILD)/Makefile: config Makefile
 	@mkdir -p $(BUILD)
 	@echo "configuring against $(NGX_SRC)"
-	@cd $(NGX_SRC) && . ./conf_flags && ./configure \
-	    "$${NGX_CONF_FLAGS[@]}" --add-module=$(NDK_SRC) \
+	@eval "ngx_args=( $$($(NGINX) -V 2>&1 \
+	                     | sed -n 's/^configure arguments: //p') )"; \
+	 cc_opt=; ld_opt=; \
+	 for a in "$${ngx_args[@]}"; do \
+	     case $$a in \
+	     --with-cc-opt=*) cc_opt=$${a#--with-cc-opt=} ;; \
+	     --with-ld-opt=*) ld_opt=$${a#--with-ld-opt=} ;; \
+	     esac; \
+	 done; \
+	 cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$$cc_opt" \
+	    --with-ld-opt="$$ld_opt" --add-module=$(NDK_SRC) \
 	    --add-dynamic-module=$(TOP) --builddir=$(BUILD) \
 	    > $(BUILD)/configure.log 2>&1 \
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }

@@ -746,7 +746,9 @@ aigw_admin_file_key(const aigw_key_t *k)
                 continue;
             }
 
-            snprintf(buf + strlen(buf), 8, "/%d", bits);
+            /* at most 128: said so for -Wformat-truncation */
+            snprintf(buf + strlen(buf), 8, "/%u",
+                     (unsigned) bits < 128 ? (unsigned) bits : 128);
             json_array_append_new(a, json_string(buf));
         }
 
