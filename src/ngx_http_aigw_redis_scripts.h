@@ -5,59 +5,74 @@
  * integer arithmetic (Lua numbers are doubles: exact below 2^53, far above
  * anything counted here; divisions that may not be exact go through an
  * exact floor division and numbers are written with "%d", never in exponent
- * form).  The ARGV numbers are decimal integers, as the C side sends them.
+ * form).
  *
  * Data per subject id:
  *   <prefix>s:<id>  hash: m (Unix minute of the "c" counts), rc, rp (requests
  *                   of that minute and of the one before), tc, tp (tokens),
  *                   pd (budget period id), sp (spend in micro-USD);
- *   <prefix>c:<id>  sorted set of the request ids in flight, scored by the
- *                   time (ms) at which a slot is forgotten if never settled;
- *                   only for a subject with a concurrency limit.
+ *   <prefix>c:<id>  hash of the requests in flight, only for a subject with
+ *                   a concurrency limit: n (their number, an upper bound:
+ *                   it may still count a dead worker's), and per worker id
+ *                   "<count> <ms>": that worker's requests in flight, and
+ *                   the time at which the field is forgotten if the worker
+ *                   does not write it again.
  *
- * One call runs a batch: the admissions and settlements a worker collected
- * while its previous batch was out, in order, each as if it ran alone.
- * Redis spends most of a call on the Lua around the commands, so a batch
- * reads each subject's hash and the size of its set once, counts in Lua,
- * and writes back once: the hash whole, the slots taken and freed in one
- * ZADD and one ZREM.  The count of a set is kept as an upper bound (a slot
- * freed in an earlier batch may have expired already); only when it would
- * refuse are the pending changes written, the expired slots removed and
- * the set counted again, so a refusal is always exact.
+ * One call runs a batch: what a worker collected while its previous batch
+ * was out.  Redis spends most of a call on the Lua around the commands, so
+ * the work per request is kept small:
+ *   - the settlements come summed per subject, minute and period id, and
+ *     run first;
+ *   - each worker counts its own requests in flight and sends the count
+ *     with each batch, which sets its field: a slot the link lost (an
+ *     admission or a release whose answer never came) is set right by the
+ *     next batch, and no request id is sent;
+ *   - the admissions come with their sums per subject: when all of them
+ *     fit every limit at once, they are admitted at once (taken one by one
+ *     in order, each one then fits), and the answer gives the state before
+ *     them, from which the worker works out each one's answer; otherwise
+ *     they run one by one, each as if it ran alone.
+ * A subject's hashes are read once and written once.  Only when the count
+ * of a "c" hash would refuse are the dead workers' fields removed and the
+ * count made exact, so a refusal is always exact.
  *
- *   KEYS: per subject of the batch (a subject id with its limits), its hash
- *         then its set.
+ *   KEYS: per entry (a subject id with its limits), its "s" then "c" hash.
  *   ARGV: now_ms (0 or less: the Redis server's clock), lifetime_ms of a
- *         slot, S the number of subjects, then per subject rpm, tpm,
- *         concurrency, budget (-1: none), period (0 total, 1 daily,
- *         2 monthly); then the items, each one of
- *           "a", n, tokens, cost, request_id, n subject numbers (1-based);
- *           "s", n, minute, tokens_delta, cost_delta, request_id, then per
- *                subject its number and the period id the admission
- *                returned.
- *   Returns one element per item: an admission's answer (below) as one
- *   string of integers separated by spaces (one reply object instead of a
- *   dozen for the client to allocate), a settlement's n, or an error (that
- *   item alone failed).
+ *         worker's field, the worker id, S the number of entries, then per
+ *         entry rpm, tpm, concurrency, budget (-1: none), period (0 total,
+ *         1 daily, 2 monthly), the worker's requests in flight before the
+ *         batch's admissions, and the number, tokens and cost of the
+ *         batch's admissions on it; then two binary strings, little-endian
+ *         (struct.pack):
+ *           the settlements, each "<Hi8i8i8i8": entry (1-based), minute,
+ *           period id, tokens delta, cost delta;
+ *           the admissions, each "<Bi8i8": n, tokens, cost, then n "<H"
+ *           entries.
+ *   Returns, at once: one string of "<i8": 0, minute, ms in the minute,
+ *           settlements that failed, then per entry the period id, the
+ *           requests and the tokens used in the window (the rounded-up
+ *           estimate of the minute before plus this minute's), and tc and
+ *           tp, all before the admissions (zeros for an entry without
+ *           admissions).
+ *           One by one: an array, the same header with 1, then one element
+ *           per admission: a string of "<i8": refused kind (0: admitted),
+ *           refused subject index (0-based), retry_after_ms, minute, the n
+ *           period ids, then per subject remaining_requests,
+ *           reset_requests_ms, remaining_tokens, reset_tokens_ms (-1: no
+ *           such limit); or an error (that admission alone failed).
  *
  * An admission rolls and checks every subject as aigw_window_check() does;
  * only when all pass is aigw_window_reserve() applied to all.  A refusal
  * changes nothing but the rolling (idempotent: saving it changes no later
- * answer) and the removal of expired slots, which happens only when they
- * would refuse.  A subject whose concurrency limit is 0 never needs its
- * set.  Its answer: refused kind (0: admitted), refused subject index
- * (0-based), retry_after_ms, minute, the n period ids, then per subject
- * remaining_requests, reset_requests_ms, remaining_tokens, reset_tokens_ms
- * (-1: no such limit).
+ * answer) and the removal of dead workers' fields.  A settlement applies
+ * aigw_window_settle() to an existing hash.
  *
- * A settlement applies aigw_window_settle() to each existing hash and
- * releases the slot.
- *
- * At the end every changed hash is written whole; its TTL is set when it is
- * new or its minute or period changed: 180 s without a budget (it outlives
- * the two minutes that count), the period's end + 1 day for a daily or
- * monthly budget, none for a total budget.  A set that got a slot lives
- * lifetime + 1 s from the batch.
+ * At the end every changed "s" hash is written whole; its TTL is set when it
+ * is new or its minute or period changed: 180 s without a budget (it
+ * outlives the two minutes that count), the period's end + 1 day for a
+ * daily or monthly budget, none for a total budget.  A "c" hash lives
+ * lifetime + 1 s from the last batch of a worker with requests in flight,
+ * and goes when none is left.
  */
 
 #ifndef _NGX_HTTP_AIGW_REDIS_SCRIPTS_H_INCLUDED_
@@ -65,9 +80,11 @@
 
 
 #define NGX_HTTP_AIGW_REDIS_BATCH_LUA                                         \
-"-- aigw batch v3\n"                                                          \
-"local floor, tonumber, fmt = math.floor, tonumber, string.format\n"          \
+"-- aigw batch v4\n"                                                          \
+"local floor, tonumber = math.floor, tonumber\n"                              \
+"local fmt, match = string.format, string.match\n"                            \
 "local call, pcall, unpack = redis.call, pcall, unpack\n"                     \
+"local spack, sunpack = struct.pack, struct.unpack\n"                         \
 "local M = 60000\n"                                                           \
 "local function civil(days)\n"                                                \
 "  days = days + 719468\n"                                                    \
@@ -117,89 +134,168 @@
 "end\n"                                                                       \
 "local life = ARGV[2] + 0\n"                                                  \
 "if life <= 0 then life = 600000 end\n"                                       \
-"local ns = ARGV[3] + 0\n"                                                    \
+"local wid = ARGV[3]\n"                                                       \
+"local ns = ARGV[4] + 0\n"                                                    \
 "local minute = floor(now / M)\n"                                             \
 "local ms = now - minute * M\n"                                               \
-"local day, month, snow, zexp\n"                                              \
-"local lim, cache, order, rfmt = {}, {}, {}, {}\n"                            \
-"local function limits(j)\n"                                                  \
-"  local l = lim[j]\n"                                                        \
-"  if l then return l end\n"                                                  \
-"  local a = 3 + 5 * (j - 1)\n"                                               \
-"  l = { ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0, ARGV[a + 4] + 0,\n"\
-"        ARGV[a + 5] + 0 }\n"                                                 \
-"  lim[j] = l\n"                                                              \
-"  return l\n"                                                                \
+"local day, month, fails = nil, nil, 0\n"                                     \
+"local cache, order, subs = {}, {}, {}\n"                                     \
+"for j = 1, ns do\n"                                                          \
+"  local a = 4 + 9 * (j - 1)\n"                                               \
+"  subs[j] = { rpm = ARGV[a + 1] + 0, tpm = ARGV[a + 2] + 0,\n"               \
+"              conc = ARGV[a + 3] + 0, budget = ARGV[a + 4] + 0,\n"           \
+"              period = ARGV[a + 5] + 0, base = ARGV[a + 6] + 0,\n"           \
+"              na = ARGV[a + 7] + 0, nt = ARGV[a + 8] + 0,\n"                 \
+"              nc = ARGV[a + 9] + 0, h = KEYS[2 * j - 1], z = KEYS[2 * j] }\n"\
 "end\n"                                                                       \
-"local function subject(j)\n"                                                 \
-"  local h = KEYS[2 * j - 1]\n"                                               \
-"  local s = cache[h]\n"                                                      \
+"local function state(e)\n"                                                   \
+"  local s = cache[e.h]\n"                                                    \
 "  if s then return s end\n"                                                  \
-"  local v = call('HMGET', h, 'm', 'rc', 'rp', 'tc', 'tp', 'pd', 'sp')\n"     \
-"  s = { h = h, z = KEYS[2 * j], exists = v[1] and true or false,\n"          \
+"  local v = call('HMGET', e.h, 'm', 'rc', 'rp', 'tc', 'tp', 'pd', 'sp')\n"   \
+"  s = { h = e.h, z = e.z, exists = v[1] and true or false,\n"                \
 "        m = tonumber(v[1]) or 0, rc = tonumber(v[2]) or 0,\n"                \
 "        rp = tonumber(v[3]) or 0, tc = tonumber(v[4]) or 0,\n"               \
 "        tp = tonumber(v[5]) or 0, pd = tonumber(v[6]) or 0,\n"               \
-"        sp = tonumber(v[7]) or 0, full = false, dirty = false,\n"            \
-"        zn = false, zadd = false, l = false, add = {}, rem = {} }\n"         \
+"        sp = tonumber(v[7]) or 0, full = false, dirty = false, l = false,\n" \
+"        cz = false, czdirty = false, purged = false, own = 0, cn = 0 }\n"    \
 "  if not (v[1] and v[2] and v[3] and v[4] and v[5] and v[6] and v[7]) then\n"\
 "    s.full = true\n"                                                         \
 "  end\n"                                                                     \
-"  cache[h] = s\n"                                                            \
+"  cache[e.h] = s\n"                                                          \
 "  order[#order + 1] = s\n"                                                   \
 "  return s\n"                                                                \
 "end\n"                                                                       \
-"local function zflush(s)\n"                                                  \
-"  local a, n = {}, 0\n"                                                      \
-"  zexp = zexp or fmt('%d', now + life)\n"                                    \
-"  for rid in pairs(s.add) do\n"                                              \
-"    a[n + 1] = zexp; a[n + 2] = rid; n = n + 2\n"                            \
-"  end\n"                                                                     \
-"  if n > 0 then call('ZADD', s.z, unpack(a)) end\n"                          \
-"  if #s.rem > 0 then call('ZREM', s.z, unpack(s.rem)) end\n"                 \
-"  s.add = {}; s.rem = {}\n"                                                  \
+"local function cstate(s, e)\n"                                               \
+"  if s.cz then return end\n"                                                 \
+"  local v = call('HMGET', e.z, 'n', wid)\n"                                  \
+"  local own = 0\n"                                                           \
+"  if v[2] then own = tonumber(match(v[2], '^%d+')) or 0 end\n"               \
+"  s.cz = true\n"                                                             \
+"  s.own = e.base\n"                                                          \
+"  s.cn = (tonumber(v[1]) or 0) - own + e.base\n"                             \
+"  if s.cn < s.own then s.cn = s.own end\n"                                   \
+"  if own ~= e.base or e.base > 0 then s.czdirty = true end\n"                \
 "end\n"                                                                       \
-"local function admit(ai, n)\n"                                               \
-"  local tokens, cost = ARGV[ai] + 0, ARGV[ai + 1] + 0\n"                     \
-"  local kind, index, retry = 0, 0, 0\n"                                      \
-"  local res = { 0, 0, 0, minute, 0, 0, 0, 0, 0 }\n"                          \
-"  if n == 0 then res[5] = nil end\n"                                         \
-"  local st = {}\n"                                                           \
-"  for i = 1, n do\n"                                                         \
-"    local j = ARGV[ai + 2 + i] + 0\n"                                        \
-"    local l = limits(j)\n"                                                   \
-"    local rpm, tpm, conc, budget = l[1], l[2], l[3], l[4]\n"                 \
-"    local s = subject(j)\n"                                                  \
-"    st[i] = s\n"                                                             \
-"    st[n + i] = l\n"                                                         \
-"    if s.m ~= minute then\n"                                                 \
-"      if s.m + 1 == minute then s.rp = s.rc; s.tp = s.tc\n"                  \
-"      else s.rp = 0; s.tp = 0 end\n"                                         \
-"      s.rc = 0; s.tc = 0; s.m = minute; s.full = true\n"                     \
+"local function purge(s)\n"                                                   \
+"  if s.purged then return end\n"                                             \
+"  s.purged = true\n"                                                         \
+"  local v = call('HGETALL', s.z)\n"                                          \
+"  local sum, del = s.own, {}\n"                                              \
+"  for i = 1, #v, 2 do\n"                                                     \
+"    local f = v[i]\n"                                                        \
+"    if f ~= 'n' and f ~= wid then\n"                                         \
+"      local c, x = match(v[i + 1], '^(%d+) (%d+)$')\n"                       \
+"      if c and x + 0 > now then sum = sum + c\n"                             \
+"      else del[#del + 1] = f end\n"                                          \
 "    end\n"                                                                   \
-"    if budget >= 0 then\n"                                                   \
-"      local p, pid = l[5], 0\n"                                              \
-"      if p == 1 then\n"                                                      \
-"        day = day or floor(now / 86400000)\n"                                \
-"        pid = day\n"                                                         \
-"      elseif p == 2 then\n"                                                  \
-"        if not month then\n"                                                 \
-"          local y, mo = civil(floor(now / 86400000))\n"                      \
-"          month = y * 12 + mo - 1\n"                                         \
-"        end\n"                                                               \
-"        pid = month\n"                                                       \
+"  end\n"                                                                     \
+"  if #del > 0 then call('HDEL', s.z, unpack(del)) end\n"                     \
+"  s.cn = sum\n"                                                              \
+"  s.czdirty = true\n"                                                        \
+"end\n"                                                                       \
+"local function roll(s, e)\n"                                                 \
+"  if s.m ~= minute then\n"                                                   \
+"    if s.m + 1 == minute then s.rp = s.rc; s.tp = s.tc\n"                    \
+"    else s.rp = 0; s.tp = 0 end\n"                                           \
+"    s.rc = 0; s.tc = 0; s.m = minute; s.full = true\n"                       \
+"  end\n"                                                                     \
+"  if e.budget >= 0 then\n"                                                   \
+"    local p, pid = e.period, 0\n"                                            \
+"    if p == 1 then\n"                                                        \
+"      day = day or floor(now / 86400000)\n"                                  \
+"      pid = day\n"                                                           \
+"    elseif p == 2 then\n"                                                    \
+"      if not month then\n"                                                   \
+"        local y, mo = civil(floor(now / 86400000))\n"                        \
+"        month = y * 12 + mo - 1\n"                                           \
 "      end\n"                                                                 \
-"      if s.pd ~= pid then s.pd = pid; s.sp = 0; s.full = true end\n"         \
+"      pid = month\n"                                                         \
 "    end\n"                                                                   \
+"    if s.pd ~= pid then s.pd = pid; s.sp = 0; s.full = true end\n"           \
+"  end\n"                                                                     \
+"end\n"                                                                       \
+"local function used(p, c)\n"                                                 \
+"  local x = p * (M - ms) + M - 1\n"                                          \
+"  local u = floor(x / M)\n"                                                  \
+"  if u * M > x then u = u - 1\n"                                             \
+"  elseif (u + 1) * M <= x then u = u + 1 end\n"                              \
+"  return u + c\n"                                                            \
+"end\n"                                                                       \
+"local function settle(j, m, pd, td, cd)\n"                                   \
+"  local s = state(subs[j])\n"                                                \
+"  if not s.exists then return end\n"                                         \
+"  if td ~= 0 then\n"                                                         \
+"    if s.m == m then\n"                                                      \
+"      s.tc = s.tc + td\n"                                                    \
+"      if s.tc < 0 then s.tc = 0 end\n"                                       \
+"      s.dirty = true\n"                                                      \
+"    elseif s.m == m + 1 then\n"                                              \
+"      s.tp = s.tp + td\n"                                                    \
+"      if s.tp < 0 then s.tp = 0 end\n"                                       \
+"      s.dirty = true\n"                                                      \
+"    end\n"                                                                   \
+"  end\n"                                                                     \
+"  if cd ~= 0 and s.pd == pd then\n"                                          \
+"    s.sp = s.sp + cd\n"                                                      \
+"    if s.sp < 0 then s.sp = 0 end\n"                                         \
+"    s.dirty = true\n"                                                        \
+"  end\n"                                                                     \
+"end\n"                                                                       \
+"local function fast()\n"                                                     \
+"  local seen = {}\n"                                                         \
+"  for j = 1, ns do\n"                                                        \
+"    local e = subs[j]\n"                                                     \
+"    if e.na > 0 then\n"                                                      \
+"      if seen[e.h] then return false end\n"                                  \
+"      seen[e.h] = true\n"                                                    \
+"      local s = state(e)\n"                                                  \
+"      roll(s, e)\n"                                                          \
+"      e.ur = used(s.rp, s.rc)\n"                                             \
+"      e.ut = used(s.tp, s.tc)\n"                                             \
+"      if e.rpm > 0 and e.ur + e.na > e.rpm then return false end\n"          \
+"      if e.tpm > 0 and e.ut + e.nt > e.tpm then return false end\n"          \
+"      if e.conc > 0 and s.cn + e.na > e.conc then\n"                         \
+"        purge(s)\n"                                                          \
+"        if s.cn + e.na > e.conc then return false end\n"                     \
+"      end\n"                                                                 \
+"      if e.budget >= 0 and s.sp + e.nc > e.budget then return false end\n"   \
+"    end\n"                                                                   \
+"  end\n"                                                                     \
+"  local out = { 0, minute, ms, fails }\n"                                    \
+"  for j = 1, ns do\n"                                                        \
+"    local e = subs[j]\n"                                                     \
+"    local k = 4 + 5 * (j - 1)\n"                                             \
+"    if e.na > 0 then\n"                                                      \
+"      local s = cache[e.h]\n"                                                \
+"      out[k + 1] = s.pd; out[k + 2] = e.ur; out[k + 3] = e.ut\n"             \
+"      out[k + 4] = s.tc; out[k + 5] = s.tp\n"                                \
+"      s.rc = s.rc + e.na; s.tc = s.tc + e.nt; s.sp = s.sp + e.nc\n"          \
+"      s.dirty = true; s.exists = true; s.l = e\n"                            \
+"      if e.conc > 0 then\n"                                                  \
+"        s.own = s.own + e.na; s.cn = s.cn + e.na; s.czdirty = true\n"        \
+"      end\n"                                                                 \
+"    else\n"                                                                  \
+"      out[k + 1] = 0; out[k + 2] = 0; out[k + 3] = 0; out[k + 4] = 0\n"      \
+"      out[k + 5] = 0\n"                                                      \
+"    end\n"                                                                   \
+"  end\n"                                                                     \
+"  return spack('<' .. string.rep('i8', 4 + 5 * ns), unpack(out))\n"          \
+"end\n"                                                                       \
+"local rfmt = {}\n"                                                           \
+"local function admit(tokens, cost, js, n)\n"                                 \
+"  local kind, index, retry = 0, 0, 0\n"                                      \
+"  local res = { 0, 0, 0, minute }\n"                                         \
+"  for i = 1, n do\n"                                                         \
+"    local e = subs[js[i]]\n"                                                 \
+"    local rpm, tpm, conc, budget = e.rpm, e.tpm, e.conc, e.budget\n"         \
+"    local s = state(e)\n"                                                    \
+"    js[n + i] = s\n"                                                         \
+"    roll(s, e)\n"                                                            \
 "    local rc, rp, tc, tp = s.rc, s.rp, s.tc, s.tp\n"                         \
 "    local r, ra = 0, 0\n"                                                    \
 "    local rr, rsr, rt, rst = -1, -1, -1, -1\n"                               \
 "    if rpm > 0 then\n"                                                       \
-"      local x = rp * (M - ms) + M - 1\n"                                     \
-"      local u = floor(x / M)\n"                                              \
-"      if u * M > x then u = u - 1\n"                                         \
-"      elseif (u + 1) * M <= x then u = u + 1 end\n"                          \
-"      u = u + rc\n"                                                          \
+"      local u = used(rp, rc)\n"                                              \
 "      if u + 1 > rpm then\n"                                                 \
 "        r = 1\n"                                                             \
 "        ra = wait(rp, rc, 1, rpm, ms)\n"                                     \
@@ -211,11 +307,7 @@
 "      elseif rp > 0 then rsr = M - ms else rsr = 0 end\n"                    \
 "    end\n"                                                                   \
 "    if tpm > 0 then\n"                                                       \
-"      local x = tp * (M - ms) + M - 1\n"                                     \
-"      local u = floor(x / M)\n"                                              \
-"      if u * M > x then u = u - 1\n"                                         \
-"      elseif (u + 1) * M <= x then u = u + 1 end\n"                          \
-"      u = u + tc\n"                                                          \
+"      local u = used(tp, tc)\n"                                              \
 "      if u + tokens > tpm then\n"                                            \
 "        if r == 0 then\n"                                                    \
 "          r = 2\n"                                                           \
@@ -228,22 +320,16 @@
 "      if tc + tokens > 0 then rst = 2 * M - ms\n"                            \
 "      elseif tp > 0 then rst = M - ms else rst = 0 end\n"                    \
 "    end\n"                                                                   \
-"    if r == 0 and conc > 0 then\n"                                           \
-"      if not s.zn then s.zn = call('ZCARD', s.z) end\n"                      \
-"      if s.zn + 1 > conc then\n"                                             \
-"        zflush(s)\n"                                                         \
-"        snow = snow or fmt('%d', now)\n"                                     \
-"        call('ZREMRANGEBYSCORE', s.z, '-inf', snow)\n"                       \
-"        s.zn = call('ZCARD', s.z)\n"                                         \
-"        if s.zn + 1 > conc then\n"                                           \
-"          r = 3\n"                                                           \
-"          ra = 1000\n"                                                       \
-"        end\n"                                                               \
+"    if r == 0 and conc > 0 and s.cn + 1 > conc then\n"                       \
+"      purge(s)\n"                                                            \
+"      if s.cn + 1 > conc then\n"                                             \
+"        r = 3\n"                                                             \
+"        ra = 1000\n"                                                         \
 "      end\n"                                                                 \
 "    end\n"                                                                   \
 "    if r == 0 and budget >= 0 and s.sp + cost > budget then\n"               \
 "      r = 4\n"                                                               \
-"      ra = reset_ms(l[5], now)\n"                                            \
+"      ra = reset_ms(e.period, now)\n"                                        \
 "    end\n"                                                                   \
 "    if r ~= 0 and kind == 0 then\n"                                          \
 "      kind = r; index = i - 1; retry = ra\n"                                 \
@@ -254,74 +340,50 @@
 "  end\n"                                                                     \
 "  if kind == 0 then\n"                                                       \
 "    for i = 1, n do\n"                                                       \
-"      local s, l = st[i], st[n + i]\n"                                       \
+"      local e, s = subs[js[i]], js[n + i]\n"                                 \
 "      s.rc = s.rc + 1; s.tc = s.tc + tokens; s.sp = s.sp + cost\n"           \
-"      s.dirty = true; s.exists = true; s.l = l\n"                            \
-"      if l[3] > 0 then\n"                                                    \
-"        s.add[ARGV[ai + 2]] = true\n"                                        \
-"        s.zn = (s.zn or 0) + 1\n"                                            \
-"        s.zadd = true\n"                                                     \
+"      s.dirty = true; s.exists = true; s.l = e\n"                            \
+"      if e.conc > 0 then\n"                                                  \
+"        s.own = s.own + 1; s.cn = s.cn + 1; s.czdirty = true\n"              \
 "      end\n"                                                                 \
 "    end\n"                                                                   \
 "  end\n"                                                                     \
 "  res[1] = kind; res[2] = index; res[3] = retry\n"                           \
 "  local f = rfmt[n]\n"                                                       \
 "  if not f then\n"                                                           \
-"    f = string.rep('%d ', 4 + 5 * n - 1) .. '%d'\n"                          \
+"    f = '<' .. string.rep('i8', 4 + 5 * n)\n"                                \
 "    rfmt[n] = f\n"                                                           \
 "  end\n"                                                                     \
-"  return fmt(f, unpack(res))\n"                                              \
+"  return spack(f, unpack(res))\n"                                            \
 "end\n"                                                                       \
-"local function settle(ai, n)\n"                                              \
-"  local minute, td, cd = ARGV[ai] + 0, ARGV[ai + 1] + 0, ARGV[ai + 2] + 0\n" \
-"  local rid = ARGV[ai + 3]\n"                                                \
-"  for i = 1, n do\n"                                                         \
-"    local j = ARGV[ai + 2 + 2 * i] + 0\n"                                    \
-"    local s = subject(j)\n"                                                  \
-"    if s.add[rid] then\n"                                                    \
-"      s.add[rid] = nil\n"                                                    \
-"      s.zn = s.zn - 1\n"                                                     \
+"local blob, pos = ARGV[5 + 9 * ns], 1\n"                                     \
+"while pos <= #blob do\n"                                                     \
+"  local j, m, pd, td, cd\n"                                                  \
+"  j, m, pd, td, cd, pos = sunpack('<Hi8i8i8i8', blob, pos)\n"                \
+"  if not pcall(settle, j, m, pd, td, cd) then fails = fails + 1 end\n"       \
+"end\n"                                                                       \
+"for j = 1, ns do\n"                                                          \
+"  local e = subs[j]\n"                                                       \
+"  if e.conc > 0 then\n"                                                      \
+"    local s = state(e)\n"                                                    \
+"    cstate(s, e)\n"                                                          \
+"  end\n"                                                                     \
+"end\n"                                                                       \
+"local ok, out = pcall(fast)\n"                                               \
+"if not (ok and out) then\n"                                                  \
+"  out = { spack('<i8i8i8i8', 1, minute, ms, fails) }\n"                      \
+"  blob, pos = ARGV[6 + 9 * ns], 1\n"                                         \
+"  while pos <= #blob do\n"                                                   \
+"    local n, tokens, cost, r\n"                                              \
+"    local js = {}\n"                                                         \
+"    n, tokens, cost, pos = sunpack('<Bi8i8', blob, pos)\n"                   \
+"    for i = 1, n do js[i], pos = sunpack('<H', blob, pos) end\n"             \
+"    ok, r = pcall(admit, tokens, cost, js, n)\n"                             \
+"    if ok then\n"                                                            \
+"      out[#out + 1] = r\n"                                                   \
 "    else\n"                                                                  \
-"      s.rem[#s.rem + 1] = rid\n"                                             \
+"      out[#out + 1] = { err = type(r) == 'table' and r.err or tostring(r) }\n"\
 "    end\n"                                                                   \
-"    if td ~= 0 or cd ~= 0 then\n"                                            \
-"      if s.exists then\n"                                                    \
-"        if td ~= 0 then\n"                                                   \
-"          if s.m == minute then\n"                                           \
-"            s.tc = s.tc + td\n"                                              \
-"            if s.tc < 0 then s.tc = 0 end\n"                                 \
-"            s.dirty = true\n"                                                \
-"          elseif s.m == minute + 1 then\n"                                   \
-"            s.tp = s.tp + td\n"                                              \
-"            if s.tp < 0 then s.tp = 0 end\n"                                 \
-"            s.dirty = true\n"                                                \
-"          end\n"                                                             \
-"        end\n"                                                               \
-"        if cd ~= 0 and s.pd == ARGV[ai + 3 + 2 * i] + 0 then\n"              \
-"          s.sp = s.sp + cd\n"                                                \
-"          if s.sp < 0 then s.sp = 0 end\n"                                   \
-"          s.dirty = true\n"                                                  \
-"        end\n"                                                               \
-"      end\n"                                                                 \
-"    end\n"                                                                   \
-"  end\n"                                                                     \
-"  return n\n"                                                                \
-"end\n"                                                                       \
-"local out, ai = {}, 4 + 5 * ns\n"                                            \
-"while ARGV[ai] do\n"                                                         \
-"  local t, n = ARGV[ai], ARGV[ai + 1] + 0\n"                                 \
-"  local ok, r\n"                                                             \
-"  if t == 'a' then\n"                                                        \
-"    ok, r = pcall(admit, ai + 2, n)\n"                                       \
-"    ai = ai + 5 + n\n"                                                       \
-"  else\n"                                                                    \
-"    ok, r = pcall(settle, ai + 2, n)\n"                                      \
-"    ai = ai + 6 + 2 * n\n"                                                   \
-"  end\n"                                                                     \
-"  if ok then\n"                                                              \
-"    out[#out + 1] = r\n"                                                     \
-"  else\n"                                                                    \
-"    out[#out + 1] = { err = type(r) == 'table' and r.err or tostring(r) }\n" \
 "  end\n"                                                                     \
 "end\n"                                                                       \
 "for i = 1, #order do\n"                                                      \
@@ -333,17 +395,29 @@
 "         'sp', fmt('%d', s.sp))\n"                                           \
 "    local l = s.l\n"                                                         \
 "    if s.full and l then\n"                                                  \
-"      if l[4] < 0 then\n"                                                    \
+"      if l.budget < 0 then\n"                                                \
 "        call('PEXPIRE', s.h, 180000)\n"                                      \
-"      elseif l[5] == 1 or l[5] == 2 then\n"                                  \
-"        call('PEXPIRE', s.h, fmt('%d', reset_ms(l[5], now) + 86400000))\n"   \
+"      elseif l.period == 1 or l.period == 2 then\n"                          \
+"        call('PEXPIRE', s.h, fmt('%d', reset_ms(l.period, now) + 86400000))\n"\
 "      else\n"                                                                \
 "        call('PERSIST', s.h)\n"                                              \
 "      end\n"                                                                 \
 "    end\n"                                                                   \
 "  end\n"                                                                     \
-"  zflush(s)\n"                                                               \
-"  if s.zadd then call('PEXPIRE', s.z, fmt('%d', life + 1000)) end\n"         \
+"  if s.czdirty then\n"                                                       \
+"    if s.cn <= 0 then\n"                                                     \
+"      call('DEL', s.z)\n"                                                    \
+"    else\n"                                                                  \
+"      if s.own > 0 then\n"                                                   \
+"        call('HSET', s.z, 'n', fmt('%d', s.cn), wid,\n"                      \
+"             fmt('%d %d', s.own, now + life))\n"                             \
+"        call('PEXPIRE', s.z, fmt('%d', life + 1000))\n"                      \
+"      else\n"                                                                \
+"        call('HSET', s.z, 'n', fmt('%d', s.cn))\n"                           \
+"        call('HDEL', s.z, wid)\n"                                            \
+"      end\n"                                                                 \
+"    end\n"                                                                   \
+"  end\n"                                                                     \
 "end\n"                                                                       \
 "return out\n"
 

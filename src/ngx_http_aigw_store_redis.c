@@ -104,6 +104,9 @@ struct ngx_http_aigw_redis_s {
     const char                 *reason;       /* why we drop the context */
     u_char                      reason_buf[160];
     u_char                      sha[40];      /* of the batch script */
+    u_char                      wid[16];      /* this worker's id */
+    ngx_rbtree_t                slots;        /* of subjects */
+    ngx_rbtree_node_t           slots_sentinel;
 
     unsigned                    scripts:1;    /* the store's connection */
     unsigned                    started:1;
@@ -124,9 +127,8 @@ struct ngx_http_aigw_redis_s {
  * One admission or settlement.  For an admission it is the token of
  * a->redis_token: "a" is NULL once the request no longer waits (answered,
  * timed out or cancelled); the batch's reply, which always comes, frees it.
- * The subjects and the request id are kept to release an admission granted
- * after its request stopped waiting, or the slots of one whose fate the
- * link took with it.
+ * The subjects are kept to release an admission granted after its request
+ * stopped waiting.
  */
 
 typedef struct {
@@ -145,30 +147,75 @@ typedef struct {
     aigw_subject_limits_t       limits[NGX_HTTP_AIGW_SUBJECTS];
     ngx_uint_t                  sub[NGX_HTTP_AIGW_SUBJECTS];   /* in the
                                                                   batch */
-    ngx_str_t                   rid;
+    unsigned                    resync:1;     /* a settlement that only
+                                                 sends the slots counts */
     u_char                      data[1];
 } ngx_http_aigw_redis_item_t;
 
 
 /*
- * The items one EVALSHA carries; the same subject (id and limits) is sent
- * once.  The arguments are kept for the NOSCRIPT fallback.
+ * A subject of a batch (an id with its limits: the same id may come with
+ * other limits from another location), with the sums of the batch's
+ * admissions on it, which the script checks at once.
+ */
+
+typedef struct {
+    ngx_str_t                  *id;
+    aigw_subject_limits_t      *limits;
+    int64_t                     admissions;
+    int64_t                     tokens;
+    int64_t                     cost;
+} ngx_http_aigw_redis_entry_t;
+
+
+/* The settlements of a batch, summed per subject, minute and period. */
+
+typedef struct {
+    ngx_uint_t                  entry;
+    int64_t                     minute;
+    int64_t                     period;
+    int64_t                     tokens;
+    int64_t                     cost;
+} ngx_http_aigw_redis_record_t;
+
+
+/*
+ * The items one EVALSHA carries.  The arguments are kept for the NOSCRIPT
+ * fallback.
  */
 
 struct ngx_http_aigw_redis_batch_s {
-    ngx_http_aigw_redis_t      *rd;
-    ngx_uint_t                  nitems;
-    ngx_uint_t                  nsubjects;
-    ngx_http_aigw_redis_item_t *items[NGX_HTTP_AIGW_REDIS_BATCH];
-    ngx_str_t                  *ids[NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS];
-    aigw_subject_limits_t      *limits[NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS];
-    unsigned                    retried:1;
-    ngx_uint_t                  argc;
-    u_char                     *cmd;          /* the command in RESP */
-    u_char                     *body;         /* its arguments after the
+    ngx_http_aigw_redis_t        *rd;
+    ngx_uint_t                    nitems;
+    ngx_uint_t                    nadmissions;
+    ngx_uint_t                    nentries;
+    ngx_uint_t                    nrecords;
+    ngx_uint_t                    argc;
+    u_char                       *cmd;        /* the command in RESP */
+    u_char                       *body;       /* its arguments after the
                                                  script's sha */
-    size_t                      len;
+    size_t                        len;
+    unsigned                      retried:1;
+    ngx_http_aigw_redis_item_t   *items[NGX_HTTP_AIGW_REDIS_BATCH];
+    ngx_http_aigw_redis_entry_t   entries[NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS];
+    ngx_http_aigw_redis_record_t  records[NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS];
 };
+
+
+/*
+ * The worker's requests in flight on a subject with a concurrency limit,
+ * as this worker counts them: Redis keeps one field per worker, and each
+ * batch sets this worker's field to what it counts, so that a count the
+ * link lost is corrected by the next batch.
+ */
+
+typedef struct {
+    ngx_str_node_t              sn;           /* the subject id */
+    ngx_uint_t                  inflight;     /* admitted, not released */
+    ngx_uint_t                  pending;      /* admissions sent or to be
+                                                 sent, unanswered */
+    ngx_uint_t                  batched;      /* of which in rd->batch */
+} ngx_http_aigw_redis_slots_t;
 
 
 static char *ngx_http_aigw_redis_server(ngx_conf_t *cf,
@@ -204,7 +251,17 @@ static ngx_uint_t ngx_http_aigw_redis_waiting(ngx_http_aigw_redis_t *rd);
 static ngx_http_aigw_redis_item_t *ngx_http_aigw_redis_item(
     ngx_http_aigw_redis_t *rd, ngx_uint_t type, ngx_uint_t n,
     ngx_http_aigw_subject_t *subjects, ngx_str_t *ids,
-    aigw_subject_limits_t *limits, ngx_str_t *rid);
+    aigw_subject_limits_t *limits);
+static ngx_http_aigw_redis_slots_t *ngx_http_aigw_redis_slots(
+    ngx_http_aigw_redis_t *rd, ngx_str_t *id, ngx_uint_t create);
+static void ngx_http_aigw_redis_slots_put(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_slots_t *sl);
+static ngx_int_t ngx_http_aigw_redis_slots_admit(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item, ngx_uint_t how);
+static void ngx_http_aigw_redis_slots_settle(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item, ngx_int_t how);
+static void ngx_http_aigw_redis_slots_free(ngx_http_aigw_redis_t *rd);
+static void ngx_http_aigw_redis_worker_id(ngx_http_aigw_redis_t *rd);
 static ngx_int_t ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
     ngx_http_aigw_redis_item_t *item);
 static void ngx_http_aigw_redis_flush_handler(ngx_event_t *ev);
@@ -218,15 +275,19 @@ static void ngx_http_aigw_redis_batch_fail(ngx_http_aigw_redis_t *rd,
 static void ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_aigw_redis_batch_free(ngx_http_aigw_redis_batch_t *b);
-static void ngx_http_aigw_redis_settle_item(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_item_t *item, redisReply *reply);
 static void ngx_http_aigw_redis_park(ngx_http_aigw_redis_t *rd,
     ngx_http_aigw_redis_item_t *item);
-static void ngx_http_aigw_redis_unsettled(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_item_t *from, int64_t minute, int64_t tokens_delta,
-    int64_t cost_delta, int64_t *periods);
+static void ngx_http_aigw_redis_drop_settlement(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item);
+static void ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *from, int64_t minute, int64_t *periods);
+static ngx_int_t ngx_http_aigw_redis_answers(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b, redisReply *reply);
+static void ngx_http_aigw_redis_resync(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b);
+static int64_t ngx_http_aigw_redis_le_int(u_char *p);
 static void ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_item_t *item, redisReply *reply);
+    ngx_http_aigw_redis_item_t *item, ngx_int_t rc, int64_t *v);
 static ngx_int_t ngx_http_aigw_redis_verdict(redisReply *reply,
     ngx_uint_t n, int64_t *v);
 static void ngx_http_aigw_redis_parse(int64_t *v,
@@ -598,6 +659,9 @@ ngx_http_aigw_redis_start(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
     rd->backoff = NGX_HTTP_AIGW_REDIS_BACKOFF_MIN;
     ngx_queue_init(&rd->waiting);
     ngx_queue_init(&rd->parked);
+    ngx_rbtree_init(&rd->slots, &rd->slots_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_http_aigw_redis_worker_id(rd);
 
     rd->reconnect.handler = ngx_http_aigw_redis_reconnect_handler;
     rd->reconnect.data = rd;
@@ -689,6 +753,40 @@ ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
     }
 
     rd->nparked = 0;
+
+    ngx_http_aigw_redis_slots_free(rd);
+}
+
+
+/*
+ * This worker's id in Redis, random: workers of other nginx instances
+ * share the subjects' fields.
+ */
+
+static void
+ngx_http_aigw_redis_worker_id(ngx_http_aigw_redis_t *rd)
+{
+    u_char    raw[8];
+    ssize_t   n;
+    uint64_t  v;
+    ngx_fd_t  fd;
+
+    n = -1;
+
+    fd = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, raw, sizeof(raw));
+        (void) ngx_close_file(fd);
+    }
+
+    if (n != (ssize_t) sizeof(raw)) {
+        v = ((uint64_t) ngx_pid << 40) ^ ((uint64_t) ngx_time() << 16)
+            ^ (uint64_t) ngx_random() ^ ((uint64_t) ngx_random() << 31);
+        ngx_memcpy(raw, &v, sizeof(raw));
+    }
+
+    ngx_hex_dump(rd->wid, raw, sizeof(raw));
 }
 
 
@@ -1436,7 +1534,7 @@ ngx_http_aigw_redis_waiting(ngx_http_aigw_redis_t *rd)
 static ngx_http_aigw_redis_item_t *
 ngx_http_aigw_redis_item(ngx_http_aigw_redis_t *rd, ngx_uint_t type,
     ngx_uint_t n, ngx_http_aigw_subject_t *subjects, ngx_str_t *ids,
-    aigw_subject_limits_t *limits, ngx_str_t *rid)
+    aigw_subject_limits_t *limits)
 {
     size_t                       size;
     u_char                      *p;
@@ -1444,7 +1542,7 @@ ngx_http_aigw_redis_item(ngx_http_aigw_redis_t *rd, ngx_uint_t type,
     ngx_str_t                   *id;
     ngx_http_aigw_redis_item_t  *item;
 
-    size = sizeof(ngx_http_aigw_redis_item_t) + rid->len;
+    size = sizeof(ngx_http_aigw_redis_item_t);
 
     for (i = 0; i < n; i++) {
         size += subjects ? subjects[i].id.len : ids[i].len;
@@ -1473,31 +1571,193 @@ ngx_http_aigw_redis_item(ngx_http_aigw_redis_t *rd, ngx_uint_t type,
         item->limits[i] = subjects ? subjects[i].limits : limits[i];
     }
 
-    item->rid.data = p;
-    item->rid.len = rid->len;
-    ngx_memcpy(p, rid->data, rid->len);
-
     return item;
+}
+
+
+static ngx_http_aigw_redis_slots_t *
+ngx_http_aigw_redis_slots(ngx_http_aigw_redis_t *rd, ngx_str_t *id,
+    ngx_uint_t create)
+{
+    uint32_t                      hash;
+    ngx_http_aigw_redis_slots_t  *sl;
+
+    hash = ngx_crc32_short(id->data, id->len);
+
+    sl = (ngx_http_aigw_redis_slots_t *)
+             ngx_str_rbtree_lookup(&rd->slots, id, hash);
+
+    if (sl || !create) {
+        return sl;
+    }
+
+    sl = ngx_alloc(sizeof(ngx_http_aigw_redis_slots_t) + id->len, rd->log);
+    if (sl == NULL) {
+        return NULL;
+    }
+
+    sl->sn.node.key = hash;
+    sl->sn.str.len = id->len;
+    sl->sn.str.data = (u_char *) sl + sizeof(ngx_http_aigw_redis_slots_t);
+    ngx_memcpy(sl->sn.str.data, id->data, id->len);
+    sl->inflight = 0;
+    sl->pending = 0;
+    sl->batched = 0;
+
+    ngx_rbtree_insert(&rd->slots, &sl->sn.node);
+
+    return sl;
+}
+
+
+static void
+ngx_http_aigw_redis_slots_put(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_slots_t *sl)
+{
+    if (sl->inflight == 0 && sl->pending == 0 && sl->batched == 0) {
+        ngx_rbtree_delete(&rd->slots, &sl->sn.node);
+        ngx_free(sl);
+    }
+}
+
+
+/*
+ * The counts of an admission's subjects with a concurrency limit, as it
+ * goes into the batch (BATCHED), is answered (ADMITTED or REFUSED: a
+ * failure too) or fails unsent (UNSENT).  Only BATCHED can fail (memory),
+ * and then nothing is counted.
+ */
+
+#define NGX_HTTP_AIGW_REDIS_BATCHED   0
+#define NGX_HTTP_AIGW_REDIS_ADMITTED  1
+#define NGX_HTTP_AIGW_REDIS_REFUSED   2
+#define NGX_HTTP_AIGW_REDIS_UNSENT    3
+
+static ngx_int_t
+ngx_http_aigw_redis_slots_admit(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item, ngx_uint_t how)
+{
+    ngx_uint_t                    i, k, batched;
+    ngx_http_aigw_redis_slots_t  *sl;
+
+    batched = (how == NGX_HTTP_AIGW_REDIS_BATCHED);
+
+    for (i = 0; i < item->n; i++) {
+        if (item->limits[i].concurrency <= 0) {
+            continue;
+        }
+
+        sl = ngx_http_aigw_redis_slots(rd, &item->ids[i], batched);
+
+        if (sl == NULL) {
+            if (!batched) {
+                continue;
+            }
+
+            for (k = 0; k < i; k++) {
+                if (item->limits[k].concurrency > 0) {
+                    sl = ngx_http_aigw_redis_slots(rd, &item->ids[k], 0);
+                    sl->pending--;
+                    sl->batched--;
+                    ngx_http_aigw_redis_slots_put(rd, sl);
+                }
+            }
+
+            return NGX_ERROR;
+        }
+
+        if (batched) {
+            sl->pending++;
+            sl->batched++;
+            continue;
+        }
+
+        if (sl->pending) {
+            sl->pending--;
+        }
+
+        if (how == NGX_HTTP_AIGW_REDIS_ADMITTED) {
+            sl->inflight++;
+
+        } else if (how == NGX_HTTP_AIGW_REDIS_UNSENT && sl->batched) {
+            sl->batched--;
+        }
+
+        ngx_http_aigw_redis_slots_put(rd, sl);
+    }
+
+    return NGX_OK;
+}
+
+
+/* A settlement releases its slots (-1), or takes them back unsent (+1). */
+
+static void
+ngx_http_aigw_redis_slots_settle(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item, ngx_int_t how)
+{
+    ngx_uint_t                    i;
+    ngx_http_aigw_redis_slots_t  *sl;
+
+    if (item->resync) {
+        return;
+    }
+
+    for (i = 0; i < item->n; i++) {
+        if (item->limits[i].concurrency <= 0) {
+            continue;
+        }
+
+        sl = ngx_http_aigw_redis_slots(rd, &item->ids[i], how > 0);
+
+        if (sl == NULL) {
+            continue;
+        }
+
+        if (how > 0) {
+            sl->inflight++;
+
+        } else if (sl->inflight) {
+            sl->inflight--;
+            ngx_http_aigw_redis_slots_put(rd, sl);
+        }
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_slots_free(ngx_http_aigw_redis_t *rd)
+{
+    ngx_rbtree_node_t  *node;
+
+    while (rd->slots.root != rd->slots.sentinel) {
+        node = rd->slots.root;
+        ngx_rbtree_delete(&rd->slots, node);
+        ngx_free(node);
+    }
 }
 
 
 /*
  * Into the open batch.  It is sent when the event loop has run what is
  * ready and no batch is out; while one is, the batch grows, up to its
- * limit: under load Redis runs fewer, larger batches.
+ * limit: under load Redis runs fewer, larger batches.  A settlement is
+ * summed into the batch's records at once.
  */
 
 static ngx_int_t
 ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
     ngx_http_aigw_redis_item_t *item)
 {
-    ngx_uint_t                    i, j;
-    ngx_http_aigw_redis_batch_t  *b;
+    ngx_uint_t                     i, j, k;
+    ngx_http_aigw_redis_batch_t   *b;
+    ngx_http_aigw_redis_entry_t   *e;
+    ngx_http_aigw_redis_record_t  *rec;
 
     b = rd->batch;
 
     if (b && (b->nitems == NGX_HTTP_AIGW_REDIS_BATCH
-              || b->nsubjects + item->n > NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS))
+              || b->nentries + item->n > NGX_HTTP_AIGW_REDIS_BATCH_SUBJECTS))
     {
         ngx_http_aigw_redis_flush(rd);
         b = NULL;
@@ -1509,35 +1769,96 @@ ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
             return NGX_ERROR;
         }
 
-        ngx_memzero(b, sizeof(ngx_http_aigw_redis_batch_t));
         b->rd = rd;
+        b->nitems = 0;
+        b->nadmissions = 0;
+        b->nentries = 0;
+        b->nrecords = 0;
+        b->cmd = NULL;
+        b->retried = 0;
 
         rd->batch = b;
     }
 
+    if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+        if (ngx_http_aigw_redis_slots_admit(rd, item,
+                                            NGX_HTTP_AIGW_REDIS_BATCHED)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        b->nadmissions++;
+
+    } else {
+        ngx_http_aigw_redis_slots_settle(rd, item, -1);
+    }
+
     for (i = 0; i < item->n; i++) {
 
-        for (j = 0; j < b->nsubjects; j++) {
-            if (b->ids[j]->len == item->ids[i].len
-                && ngx_memcmp(b->ids[j]->data, item->ids[i].data,
+        for (j = 0; j < b->nentries; j++) {
+            e = &b->entries[j];
+
+            if (e->id->len == item->ids[i].len
+                && ngx_memcmp(e->id->data, item->ids[i].data,
                               item->ids[i].len) == 0
-                && b->limits[j]->rpm == item->limits[i].rpm
-                && b->limits[j]->tpm == item->limits[i].tpm
-                && b->limits[j]->concurrency == item->limits[i].concurrency
-                && b->limits[j]->budget == item->limits[i].budget
-                && b->limits[j]->period == item->limits[i].period)
+                && e->limits->rpm == item->limits[i].rpm
+                && e->limits->tpm == item->limits[i].tpm
+                && e->limits->concurrency == item->limits[i].concurrency
+                && e->limits->budget == item->limits[i].budget
+                && e->limits->period == item->limits[i].period)
             {
                 break;
             }
         }
 
-        if (j == b->nsubjects) {
-            b->ids[j] = &item->ids[i];
-            b->limits[j] = &item->limits[i];
-            b->nsubjects++;
+        e = &b->entries[j];
+
+        if (j == b->nentries) {
+            e->id = &item->ids[i];
+            e->limits = &item->limits[i];
+            e->admissions = 0;
+            e->tokens = 0;
+            e->cost = 0;
+            b->nentries++;
         }
 
         item->sub[i] = j;
+
+        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            e->admissions++;
+            e->tokens += item->tokens;
+            e->cost += item->cost;
+            continue;
+        }
+
+        if (item->tokens == 0 && item->cost == 0) {
+            continue;                   /* a release only */
+        }
+
+        for (k = 0; k < b->nrecords; k++) {
+            rec = &b->records[k];
+
+            if (rec->entry == j && rec->minute == item->minute
+                && rec->period == item->periods[i])
+            {
+                break;
+            }
+        }
+
+        rec = &b->records[k];
+
+        if (k == b->nrecords) {
+            rec->entry = j;
+            rec->minute = item->minute;
+            rec->period = item->periods[i];
+            rec->tokens = 0;
+            rec->cost = 0;
+            b->nrecords++;
+        }
+
+        rec->tokens += item->tokens;
+        rec->cost += item->cost;
     }
 
     b->items[b->nitems++] = item;
@@ -1590,12 +1911,14 @@ ngx_http_aigw_redis_flush(ngx_http_aigw_redis_t *rd)
 
 
 /*
- * EVALSHA sha 2S keys... now lifetime S limits... items...: see
- * ngx_http_aigw_redis_scripts.h.  The command is written in RESP here:
- * hiredis's own formatting costs more than the rest of a batch.
+ * EVALSHA sha 2S keys... now lifetime worker S entries... settlements
+ * admissions: see ngx_http_aigw_redis_scripts.h.  The command is written in
+ * RESP here: hiredis's own formatting costs more than the rest of a batch.
  */
 
 #define NGX_HTTP_AIGW_REDIS_NUM_LEN  (1 + NGX_INT_T_LEN + 2 + NGX_INT64_LEN + 2)
+
+#define NGX_HTTP_AIGW_REDIS_RECORD   (2 + 4 * 8)   /* "<Hi8i8i8i8" */
 
 static u_char *
 ngx_http_aigw_redis_resp(u_char *p, const void *data, size_t len)
@@ -1637,39 +1960,53 @@ ngx_http_aigw_redis_resp_key(u_char *p, ngx_str_t *prefix, u_char kind,
 }
 
 
+/* little-endian, as the script's struct.unpack("<...") reads them */
+
+static u_char *
+ngx_http_aigw_redis_le(u_char *p, uint64_t v, ngx_uint_t bytes)
+{
+    while (bytes--) {
+        *p++ = (u_char) v;
+        v >>= 8;
+    }
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
     ngx_http_aigw_redis_batch_t *b)
 {
-    size_t                       size;
-    u_char                      *p;
-    ngx_uint_t                   i, j, nargs;
-    ngx_http_aigw_redis_item_t  *item;
+    size_t                         size, alen;
+    u_char                        *p;
+    int64_t                        base;
+    ngx_uint_t                     i, j;
+    ngx_http_aigw_redis_item_t    *item;
+    ngx_http_aigw_redis_entry_t   *e;
+    ngx_http_aigw_redis_slots_t   *sl;
+    ngx_http_aigw_redis_record_t  *rec;
+
+    /* the admissions' blob: "<Bi8i8" then n "<H" each */
+
+    alen = 0;
+
+    for (i = 0; i < b->nitems; i++) {
+        if (b->items[i]->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
+            alen += 1 + 16 + 2 * b->items[i]->n;
+        }
+    }
 
     /* the arguments after EVALSHA sha, each "$len\r\n...\r\n" */
 
-    nargs = 1 + 2 * b->nsubjects + 3 + 5 * b->nsubjects;
-    size = 4 * NGX_HTTP_AIGW_REDIS_NUM_LEN;
+    size = 5 * NGX_HTTP_AIGW_REDIS_NUM_LEN + sizeof(rd->wid)
+           + 2 * (1 + NGX_SIZE_T_LEN + 2 + 2)
+           + b->nrecords * NGX_HTTP_AIGW_REDIS_RECORD + alen;
 
-    for (j = 0; j < b->nsubjects; j++) {
+    for (j = 0; j < b->nentries; j++) {
         size += 2 * (1 + NGX_SIZE_T_LEN + 2 + rd->prefix.len + 2
-                     + b->ids[j]->len + 2)
-                + 5 * NGX_HTTP_AIGW_REDIS_NUM_LEN;
-    }
-
-    for (i = 0; i < b->nitems; i++) {
-        item = b->items[i];
-
-        size += 1 + NGX_SIZE_T_LEN + 2 + item->rid.len + 2;
-
-        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
-            nargs += 5 + item->n;
-            size += (4 + item->n) * NGX_HTTP_AIGW_REDIS_NUM_LEN;
-
-        } else {
-            nargs += 6 + 2 * item->n;
-            size += (5 + 2 * item->n) * NGX_HTTP_AIGW_REDIS_NUM_LEN;
-        }
+                     + b->entries[j].id->len + 2)
+                + 9 * NGX_HTTP_AIGW_REDIS_NUM_LEN;
     }
 
     /* and before them: "*argc\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" */
@@ -1681,7 +2018,7 @@ ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
         return NGX_ERROR;
     }
 
-    b->argc = 2 + nargs;
+    b->argc = 2 + 1 + 2 * b->nentries + 4 + 9 * b->nentries + 2;
 
     p = ngx_sprintf(b->cmd, "*%ui\r\n$7\r\nEVALSHA\r\n$40\r\n", b->argc);
     p = ngx_cpymem(p, rd->sha, 40);
@@ -1689,55 +2026,84 @@ ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
 
     b->body = p;
 
-    p = ngx_http_aigw_redis_resp_num(p, 2 * b->nsubjects);
+    p = ngx_http_aigw_redis_resp_num(p, 2 * b->nentries);
 
-    for (j = 0; j < b->nsubjects; j++) {
-        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 's', b->ids[j]);
-        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 'c', b->ids[j]);
+    for (j = 0; j < b->nentries; j++) {
+        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 's',
+                                         b->entries[j].id);
+        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 'c',
+                                         b->entries[j].id);
     }
 
     /* 0: the script takes the time of the Redis server, one clock for all */
 
     p = ngx_http_aigw_redis_resp_num(p, 0);
     p = ngx_http_aigw_redis_resp_num(p, NGX_HTTP_AIGW_REDIS_LIFETIME);
-    p = ngx_http_aigw_redis_resp_num(p, b->nsubjects);
+    p = ngx_http_aigw_redis_resp(p, rd->wid, sizeof(rd->wid));
+    p = ngx_http_aigw_redis_resp_num(p, b->nentries);
 
-    for (j = 0; j < b->nsubjects; j++) {
-        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->rpm);
-        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->tpm);
-        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->concurrency);
-        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->budget);
-        p = ngx_http_aigw_redis_resp_num(p, b->limits[j]->period);
+    for (j = 0; j < b->nentries; j++) {
+        e = &b->entries[j];
+
+        /* this worker's slots before the batch's admissions */
+
+        base = 0;
+
+        if (e->limits->concurrency > 0) {
+            sl = ngx_http_aigw_redis_slots(rd, e->id, 0);
+
+            if (sl) {
+                base = sl->inflight + sl->pending - sl->batched;
+            }
+        }
+
+        p = ngx_http_aigw_redis_resp_num(p, e->limits->rpm);
+        p = ngx_http_aigw_redis_resp_num(p, e->limits->tpm);
+        p = ngx_http_aigw_redis_resp_num(p, e->limits->concurrency);
+        p = ngx_http_aigw_redis_resp_num(p, e->limits->budget);
+        p = ngx_http_aigw_redis_resp_num(p, e->limits->period);
+        p = ngx_http_aigw_redis_resp_num(p, base);
+        p = ngx_http_aigw_redis_resp_num(p, e->admissions);
+        p = ngx_http_aigw_redis_resp_num(p, e->tokens);
+        p = ngx_http_aigw_redis_resp_num(p, e->cost);
     }
+
+    *p++ = '$';
+    p = ngx_http_aigw_int(p, b->nrecords * NGX_HTTP_AIGW_REDIS_RECORD);
+    *p++ = CR; *p++ = LF;
+
+    for (i = 0; i < b->nrecords; i++) {
+        rec = &b->records[i];
+        p = ngx_http_aigw_redis_le(p, rec->entry + 1, 2);
+        p = ngx_http_aigw_redis_le(p, rec->minute, 8);
+        p = ngx_http_aigw_redis_le(p, rec->period, 8);
+        p = ngx_http_aigw_redis_le(p, rec->tokens, 8);
+        p = ngx_http_aigw_redis_le(p, rec->cost, 8);
+    }
+
+    *p++ = CR; *p++ = LF;
+
+    *p++ = '$';
+    p = ngx_http_aigw_int(p, alen);
+    *p++ = CR; *p++ = LF;
 
     for (i = 0; i < b->nitems; i++) {
         item = b->items[i];
 
-        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
-            p = ngx_cpymem(p, "$1\r\na\r\n", 7);
-            p = ngx_http_aigw_redis_resp_num(p, item->n);
-            p = ngx_http_aigw_redis_resp_num(p, item->tokens);
-            p = ngx_http_aigw_redis_resp_num(p, item->cost);
-            p = ngx_http_aigw_redis_resp(p, item->rid.data, item->rid.len);
+        if (item->type != NGX_HTTP_AIGW_REDIS_ADMIT) {
+            continue;
+        }
 
-            for (j = 0; j < item->n; j++) {
-                p = ngx_http_aigw_redis_resp_num(p, item->sub[j] + 1);
-            }
+        *p++ = (u_char) item->n;
+        p = ngx_http_aigw_redis_le(p, item->tokens, 8);
+        p = ngx_http_aigw_redis_le(p, item->cost, 8);
 
-        } else {
-            p = ngx_cpymem(p, "$1\r\ns\r\n", 7);
-            p = ngx_http_aigw_redis_resp_num(p, item->n);
-            p = ngx_http_aigw_redis_resp_num(p, item->minute);
-            p = ngx_http_aigw_redis_resp_num(p, item->tokens);
-            p = ngx_http_aigw_redis_resp_num(p, item->cost);
-            p = ngx_http_aigw_redis_resp(p, item->rid.data, item->rid.len);
-
-            for (j = 0; j < item->n; j++) {
-                p = ngx_http_aigw_redis_resp_num(p, item->sub[j] + 1);
-                p = ngx_http_aigw_redis_resp_num(p, item->periods[j]);
-            }
+        for (j = 0; j < item->n; j++) {
+            p = ngx_http_aigw_redis_le(p, item->sub[j] + 1, 2);
         }
     }
+
+    *p++ = CR; *p++ = LF;
 
     b->len = p - b->cmd;
 
@@ -1752,6 +2118,20 @@ ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
 
     rd->outstanding++;
     rd->batches++;
+
+    /* sent: the admissions are no longer those of the open batch */
+
+    for (j = 0; j < b->nentries; j++) {
+        e = &b->entries[j];
+
+        if (e->admissions && e->limits->concurrency > 0) {
+            sl = ngx_http_aigw_redis_slots(rd, e->id, 0);
+
+            if (sl) {
+                sl->batched = 0;
+            }
+        }
+    }
 
     return NGX_OK;
 }
@@ -1815,10 +2195,14 @@ ngx_http_aigw_redis_batch_fail(ngx_http_aigw_redis_t *rd,
 
         if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
             /* never ran: nothing to give back */
-            ngx_http_aigw_redis_admit_reply(rd, item, NULL);
+            ngx_http_aigw_redis_slots_admit(rd, item,
+                                            NGX_HTTP_AIGW_REDIS_UNSENT);
+            ngx_http_aigw_redis_admit_reply(rd, item, NGX_ERROR, NULL);
             ngx_free(item);
 
         } else {
+            /* its slots are released when it is sent */
+            ngx_http_aigw_redis_slots_settle(rd, item, 1);
             ngx_http_aigw_redis_park(rd, item);
         }
     }
@@ -1867,8 +2251,7 @@ ngx_http_aigw_redis_admit(ngx_http_aigw_store_conf_t *sc,
     }
 
     item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_ADMIT,
-                                    a->nsubjects, a->subjects, NULL, NULL,
-                                    &a->request_id);
+                                    a->nsubjects, a->subjects, NULL, NULL);
     if (item == NULL) {
         return NGX_ERROR;
     }
@@ -1935,12 +2318,30 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
         return;                   /* nothing was reserved in Redis */
     }
 
+    if (a->nsubjects == 0 || a->nsubjects > NGX_HTTP_AIGW_SUBJECTS) {
+        return;
+    }
+
     if (!rd->ready && !rd->settle_logged) {
         rd->settle_logged = 1;
 
         ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                       "aigw: redis %V is down: settlements wait until it "
                       "is back", &rd->server);
+    }
+
+    item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE,
+                                    a->nsubjects, a->subjects, NULL, NULL);
+    if (item == NULL) {
+        return;
+    }
+
+    item->minute = a->minute;
+    item->tokens = tokens_delta;
+    item->cost = cost_delta;
+
+    for (i = 0; i < a->nsubjects; i++) {
+        item->periods[i] = a->periods[i];
     }
 
     /* settlements free slots: they may use twice the admissions' queue */
@@ -1955,29 +2356,25 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
                           &rd->server, ngx_http_aigw_redis_waiting(rd));
         }
 
+        ngx_http_aigw_redis_drop_settlement(rd, item);
         return;
-    }
-
-    if (a->nsubjects == 0 || a->nsubjects > NGX_HTTP_AIGW_SUBJECTS) {
-        return;
-    }
-
-    item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE,
-                                    a->nsubjects, a->subjects, NULL, NULL,
-                                    &a->request_id);
-    if (item == NULL) {
-        return;
-    }
-
-    item->minute = a->minute;
-    item->tokens = tokens_delta;
-    item->cost = cost_delta;
-
-    for (i = 0; i < a->nsubjects; i++) {
-        item->periods[i] = a->periods[i];
     }
 
     ngx_http_aigw_redis_park(rd, item);
+}
+
+
+/*
+ * A settlement not sent: its counts are lost, but its slots are released
+ * all the same, in the worker's counts that the next batch sends.
+ */
+
+static void
+ngx_http_aigw_redis_drop_settlement(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *item)
+{
+    ngx_http_aigw_redis_slots_settle(rd, item, -1);
+    ngx_free(item);
 }
 
 
@@ -1989,7 +2386,7 @@ ngx_http_aigw_redis_park(ngx_http_aigw_redis_t *rd,
 {
     if (rd->ready && rd->ac) {
         if (ngx_http_aigw_redis_add(rd, item) != NGX_OK) {
-            ngx_free(item);
+            ngx_http_aigw_redis_drop_settlement(rd, item);
         }
 
         return;
@@ -2007,7 +2404,7 @@ ngx_http_aigw_redis_park(ngx_http_aigw_redis_t *rd,
                           &rd->server, rd->nparked);
         }
 
-        ngx_free(item);
+        ngx_http_aigw_redis_drop_settlement(rd, item);
         return;
     }
 
@@ -2017,39 +2414,38 @@ ngx_http_aigw_redis_park(ngx_http_aigw_redis_t *rd,
 
 
 /*
- * A settlement for the subjects and request id of an item: the release of
- * a late admission, or, when the link died with the item unanswered and
- * whether Redis ran it is unknown, the return of its concurrency slots (a
- * settlement that changes no count: a count given back twice would be
- * worse than one kept), or they would block the subjects' concurrency for
- * the slots' lifetime.
+ * The release of an admission granted after its request stopped waiting:
+ * a settlement of its subjects that gives back what it reserved.
  */
 
 static void
-ngx_http_aigw_redis_unsettled(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_item_t *from, int64_t minute, int64_t tokens_delta,
-    int64_t cost_delta, int64_t *periods)
+ngx_http_aigw_redis_release(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_item_t *from, int64_t minute, int64_t *periods)
 {
     ngx_uint_t                   i;
     ngx_http_aigw_redis_item_t  *item;
 
-    if (rd->exiting || from->n == 0) {
+    if (from->n == 0) {
         return;
     }
 
     item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE, from->n,
-                                    NULL, from->ids, from->limits,
-                                    &from->rid);
+                                    NULL, from->ids, from->limits);
     if (item == NULL) {
         return;
     }
 
     item->minute = minute;
-    item->tokens = tokens_delta;
-    item->cost = cost_delta;
+    item->tokens = -from->tokens;
+    item->cost = -from->cost;
 
     for (i = 0; i < from->n; i++) {
-        item->periods[i] = periods ? periods[i] : 0;
+        item->periods[i] = periods[i];
+    }
+
+    if (rd->exiting) {
+        ngx_http_aigw_redis_drop_settlement(rd, item);
+        return;
     }
 
     ngx_http_aigw_redis_park(rd, item);
@@ -2060,10 +2456,8 @@ static void
 ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply                   *reply = r, *e;
-    ngx_uint_t                    i;
+    redisReply                   *reply = r;
     ngx_http_aigw_redis_t        *rd;
-    ngx_http_aigw_redis_item_t   *item;
     ngx_http_aigw_redis_batch_t  *b;
 
     b = privdata;
@@ -2109,42 +2503,22 @@ ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
         }
     }
 
-    if (reply && (reply->type != REDIS_REPLY_ARRAY
-                  || reply->elements != b->nitems))
-    {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_http_aigw_redis_error_text(rd, "the batch script failed",
-                                           reply);
+    if (reply && ngx_http_aigw_redis_answers(rd, b, reply) != NGX_OK) {
 
-        } else {
-            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to the "
-                        "batch script", sizeof(rd->reason_buf));
-        }
+        /* the admissions fail; what ran of the batch stays counted */
 
         ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
                       &rd->server, rd->reason_buf);
 
-        /* the admissions fail; what ran of the batch stays counted */
-
         reply = NULL;
     }
 
-    for (i = 0; i < b->nitems; i++) {
-        item = b->items[i];
-        rd->items--;
+    if (reply == NULL) {
+        ngx_http_aigw_redis_answers(rd, b, NULL);
+    }
 
-        e = reply ? reply->element[i] : NULL;
-
-        if (item->type == NGX_HTTP_AIGW_REDIS_ADMIT) {
-            ngx_http_aigw_redis_admit_reply(rd, item, e);
-
-        } else {
-            ngx_http_aigw_redis_settle_item(rd, item, e);
-        }
-
-        if (r == NULL) {
-            ngx_http_aigw_redis_unsettled(rd, item, 0, 0, 0, NULL);
-        }
+    if (r == NULL) {
+        ngx_http_aigw_redis_resync(rd, b);
     }
 
     ngx_http_aigw_redis_batch_free(b);
@@ -2155,44 +2529,254 @@ ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
 }
 
 
-static void
-ngx_http_aigw_redis_settle_item(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_item_t *item, redisReply *reply)
+/*
+ * The admissions' answers.  The script admits a batch's admissions at once
+ * when all of them fit, and then answers with one string: "<i8" integers,
+ * 0, minute, ms, failed settlements, then per entry its period id, the
+ * requests and tokens used in the window, and the tokens counted in this
+ * minute and the one before, all before the batch's admissions; each
+ * admission's answer is worked out here as the script would have, admitting
+ * them one by one.  Otherwise it answers with an array: the same header with
+ * 1, then each admission's answer (ngx_http_aigw_redis_verdict()).
+ *
+ * NGX_ERROR (the reason in rd->reason_buf) before any admission is
+ * answered; reply NULL: they all fail.
+ */
+
+static ngx_int_t
+ngx_http_aigw_redis_answers(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b, redisReply *reply)
 {
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_aigw_redis_error_text(rd, "a settlement failed", reply);
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
-                      &rd->server, rd->reason_buf);
+    u_char                       *h;
+    int64_t                       v[4 + 5 * NGX_HTTP_AIGW_SUBJECTS];
+    int64_t                       hdr[4], ms, *e, tb;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i, j, k, n, fast;
+    redisReply                   *elem;
+    aigw_subject_limits_t        *l;
+    ngx_http_aigw_redis_item_t   *item;
+    ngx_http_aigw_redis_entry_t  *en;
+
+    fast = 0;
+    h = NULL;
+    hdr[0] = hdr[1] = hdr[2] = hdr[3] = 0;
+
+    if (reply) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_aigw_redis_error_text(rd, "the batch script failed",
+                                           reply);
+            return NGX_ERROR;
+        }
+
+        if (reply->type == REDIS_REPLY_STRING
+            && reply->len == 8 * (4 + 5 * b->nentries))
+        {
+            fast = 1;
+            h = (u_char *) reply->str;
+
+        } else if (reply->type == REDIS_REPLY_ARRAY
+                   && reply->elements == 1 + b->nadmissions
+                   && reply->element[0]->type == REDIS_REPLY_STRING
+                   && reply->element[0]->len == 8 * 4)
+        {
+            h = (u_char *) reply->element[0]->str;
+        }
+
+        if (h) {
+            for (i = 0; i < 4; i++) {
+                hdr[i] = ngx_http_aigw_redis_le_int(h + 8 * i);
+            }
+        }
+
+        if (h == NULL || hdr[0] != (fast ? 0 : 1)
+            || hdr[2] < 0 || hdr[2] >= 60000)
+        {
+            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to the "
+                        "batch script", sizeof(rd->reason_buf));
+            return NGX_ERROR;
+        }
+
+        if (hdr[3] > 0) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "aigw: redis %V: %L settlements failed",
+                          &rd->server, hdr[3]);
+        }
+
+        /* the running sums of the admissions before, per entry */
+
+        for (j = 0; j < b->nentries; j++) {
+            b->entries[j].admissions = 0;
+            b->entries[j].tokens = 0;
+        }
     }
+
+    ms = reply ? hdr[2] : 0;
+    k = 0;
+
+    for (i = 0; i < b->nitems; i++) {
+        item = b->items[i];
+        rd->items--;
+
+        if (item->type != NGX_HTTP_AIGW_REDIS_ADMIT) {
+            continue;
+        }
+
+        k++;
+        n = item->n;
+        rc = NGX_ERROR;
+
+        if (reply == NULL || n > NGX_HTTP_AIGW_SUBJECTS) {
+            /* failed */
+
+        } else if (!fast) {
+            elem = reply->element[k];
+            rc = ngx_http_aigw_redis_verdict(elem, n, v);
+
+            if (rc == NGX_ERROR) {
+                if (elem->type == REDIS_REPLY_ERROR) {
+                    ngx_http_aigw_redis_error_text(rd, "an admission failed",
+                                                   elem);
+
+                } else {
+                    ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected "
+                                "reply to an admission",
+                                sizeof(rd->reason_buf));
+                }
+
+                ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
+                              &rd->server, rd->reason_buf);
+            }
+
+        } else {
+            rc = NGX_OK;
+
+            v[0] = AIGW_WINDOW_OK;
+            v[1] = 0;
+            v[2] = 0;
+            v[3] = hdr[1];
+
+            for (j = 0; j < n; j++) {
+                en = &b->entries[item->sub[j]];
+                l = en->limits;
+                e = &v[4 + n + 4 * j];
+                h = (u_char *) reply->str + 8 * (4 + 5 * item->sub[j]);
+
+                v[4 + j] = ngx_http_aigw_redis_le_int(h);
+
+                e[0] = -1; e[1] = -1; e[2] = -1; e[3] = -1;
+
+                if (l->rpm > 0) {
+                    e[0] = l->rpm - (ngx_http_aigw_redis_le_int(h + 8)
+                                     + en->admissions) - 1;
+                    e[1] = 2 * 60000 - ms;
+                }
+
+                if (l->tpm > 0) {
+                    tb = en->tokens;
+
+                    e[2] = l->tpm - (ngx_http_aigw_redis_le_int(h + 16) + tb)
+                           - item->tokens;
+
+                    if (ngx_http_aigw_redis_le_int(h + 24) + tb
+                        + item->tokens > 0)
+                    {
+                        e[3] = 2 * 60000 - ms;
+
+                    } else {
+                        e[3] = ngx_http_aigw_redis_le_int(h + 32) > 0
+                               ? 60000 - ms : 0;
+                    }
+                }
+            }
+
+            for (j = 0; j < n; j++) {
+                en = &b->entries[item->sub[j]];
+                en->admissions++;
+                en->tokens += item->tokens;
+            }
+        }
+
+        ngx_http_aigw_redis_slots_admit(rd, item,
+                                        rc == NGX_OK
+                                        ? NGX_HTTP_AIGW_REDIS_ADMITTED
+                                        : NGX_HTTP_AIGW_REDIS_REFUSED);
+
+        ngx_http_aigw_redis_admit_reply(rd, item, rc, v);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The link died with the batch unanswered: whether Redis ran it is
+ * unknown, so its subjects' slots counts are sent again once it is back,
+ * or a slot taken by an admission whose answer was lost would hold until
+ * the subject's next request from this worker.
+ */
+
+static void
+ngx_http_aigw_redis_resync(ngx_http_aigw_redis_t *rd,
+    ngx_http_aigw_redis_batch_t *b)
+{
+    ngx_uint_t                   i, j;
+    ngx_http_aigw_redis_item_t  *item, *from;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    for (i = 0; i < b->nitems; i++) {
+        from = b->items[i];
+
+        for (j = 0; j < from->n; j++) {
+            if (from->limits[j].concurrency > 0) {
+                break;
+            }
+        }
+
+        if (j == from->n) {
+            continue;
+        }
+
+        item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE,
+                                        from->n, NULL, from->ids,
+                                        from->limits);
+        if (item == NULL) {
+            return;
+        }
+
+        item->resync = 1;
+
+        ngx_http_aigw_redis_park(rd, item);
+    }
+}
+
+
+static int64_t
+ngx_http_aigw_redis_le_int(u_char *p)
+{
+    ngx_uint_t  i;
+    uint64_t    v;
+
+    v = 0;
+
+    for (i = 8; i--; /* void */) {
+        v = (v << 8) | p[i];
+    }
+
+    return (int64_t) v;
 }
 
 
 static void
 ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
-    ngx_http_aigw_redis_item_t *item, redisReply *reply)
+    ngx_http_aigw_redis_item_t *item, ngx_int_t rc, int64_t *v)
 {
-    int64_t                     v[4 + 5 * NGX_HTTP_AIGW_SUBJECTS];
-    ngx_int_t                   rc;
     ngx_http_aigw_admission_t  *a;
 
     if (item->timer.timer_set) {
         ngx_del_timer(&item->timer);
-    }
-
-    rc = (reply && item->n <= NGX_HTTP_AIGW_SUBJECTS)
-         ? ngx_http_aigw_redis_verdict(reply, item->n, v) : NGX_ERROR;
-
-    if (reply && rc == NGX_ERROR) {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_http_aigw_redis_error_text(rd, "an admission failed", reply);
-
-        } else {
-            ngx_cpystrn(rd->reason_buf, (u_char *) "unexpected reply to an "
-                        "admission", sizeof(rd->reason_buf));
-        }
-
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "aigw: redis %V: %s",
-                      &rd->server, rd->reason_buf);
     }
 
     a = item->a;
@@ -2206,8 +2790,7 @@ ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
                           "aigw: redis %V admitted a request that stopped "
                           "waiting, releasing its reservation", &rd->server);
 
-            ngx_http_aigw_redis_unsettled(rd, item, v[3], -item->tokens,
-                                          -item->cost, &v[4]);
+            ngx_http_aigw_redis_release(rd, item, v[3], &v[4]);
         }
 
         return;
@@ -2229,50 +2812,24 @@ ngx_http_aigw_redis_admit_reply(ngx_http_aigw_redis_t *rd,
 
 
 /*
- * The integers of an admission's answer into v: NGX_OK, NGX_DECLINED, or
- * NGX_ERROR when the reply is not the script's.
+ * An admission's answer, "<i8" integers (see ngx_http_aigw_redis_parse()),
+ * into v: NGX_OK, NGX_DECLINED, or NGX_ERROR when the reply is not the
+ * script's.
  */
 
 static ngx_int_t
 ngx_http_aigw_redis_verdict(redisReply *reply, ngx_uint_t n, int64_t *v)
 {
-    u_char      *p, *last;
-    int64_t      x;
-    ngx_uint_t   i, neg;
+    ngx_uint_t  i;
 
-    if (reply->type != REDIS_REPLY_STRING) {
+    if (reply->type != REDIS_REPLY_STRING
+        || reply->len != (size_t) 8 * (4 + 5 * n))
+    {
         return NGX_ERROR;
     }
-
-    p = (u_char *) reply->str;
-    last = p + reply->len;
 
     for (i = 0; i < 4 + 5 * n; i++) {
-
-        if (i && (p == last || *p++ != ' ')) {
-            return NGX_ERROR;
-        }
-
-        neg = (p < last && *p == '-');
-        p += neg;
-
-        if (p == last || *p < '0' || *p > '9') {
-            return NGX_ERROR;
-        }
-
-        for (x = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-            if (x > (INT64_MAX - 9) / 10) {
-                return NGX_ERROR;
-            }
-
-            x = x * 10 + (*p - '0');
-        }
-
-        v[i] = neg ? -x : x;
-    }
-
-    if (p != last) {
-        return NGX_ERROR;
+        v[i] = ngx_http_aigw_redis_le_int((u_char *) reply->str + 8 * i);
     }
 
     if (v[0] == AIGW_WINDOW_OK) {
