@@ -90,6 +90,7 @@ struct ngx_http_aigw_redis_s {
     ngx_queue_t                 parked;       /* settlements for later */
     ngx_uint_t                  nparked;
     ngx_http_aigw_redis_batch_t *batch;       /* items not sent yet */
+    ngx_http_aigw_redis_batch_t *spare;       /* a free one */
     ngx_event_t                 flush;        /* sends it, posted */
     ngx_uint_t                  items;        /* in batches, unanswered */
     ngx_uint_t                  batches;      /* batches sent, unanswered */
@@ -147,6 +148,8 @@ typedef struct {
     aigw_subject_limits_t       limits[NGX_HTTP_AIGW_SUBJECTS];
     ngx_uint_t                  sub[NGX_HTTP_AIGW_SUBJECTS];   /* in the
                                                                   batch */
+    void                       *slots[NGX_HTTP_AIGW_SUBJECTS];  /* of an
+                                                 admission, while pending */
     unsigned                    resync:1;     /* a settlement that only
                                                  sends the slots counts */
     u_char                      data[1];
@@ -753,6 +756,11 @@ ngx_http_aigw_redis_stop(ngx_cycle_t *cycle, ngx_http_aigw_redis_t *rd)
     }
 
     rd->nparked = 0;
+
+    if (rd->spare) {
+        ngx_free(rd->spare);
+        rd->spare = NULL;
+    }
 
     ngx_http_aigw_redis_slots_free(rd);
 }
@@ -1647,26 +1655,35 @@ ngx_http_aigw_redis_slots_admit(ngx_http_aigw_redis_t *rd,
             continue;
         }
 
-        sl = ngx_http_aigw_redis_slots(rd, &item->ids[i], batched);
+        /* the node stays while the admission is pending */
 
-        if (sl == NULL) {
-            if (!batched) {
+        if (!batched) {
+            sl = item->slots[i];
+            item->slots[i] = NULL;
+
+            if (sl == NULL) {
                 continue;
             }
 
-            for (k = 0; k < i; k++) {
-                if (item->limits[k].concurrency > 0) {
-                    sl = ngx_http_aigw_redis_slots(rd, &item->ids[k], 0);
-                    sl->pending--;
-                    sl->batched--;
-                    ngx_http_aigw_redis_slots_put(rd, sl);
+        } else {
+            sl = ngx_http_aigw_redis_slots(rd, &item->ids[i], 1);
+
+            if (sl == NULL) {
+                for (k = 0; k < i; k++) {
+                    sl = item->slots[k];
+
+                    if (sl) {
+                        item->slots[k] = NULL;
+                        sl->pending--;
+                        sl->batched--;
+                        ngx_http_aigw_redis_slots_put(rd, sl);
+                    }
                 }
+
+                return NGX_ERROR;
             }
 
-            return NGX_ERROR;
-        }
-
-        if (batched) {
+            item->slots[i] = sl;
             sl->pending++;
             sl->batched++;
             continue;
@@ -1764,9 +1781,14 @@ ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
     }
 
     if (b == NULL) {
-        b = ngx_alloc(sizeof(ngx_http_aigw_redis_batch_t), rd->log);
+        b = rd->spare;
+        rd->spare = NULL;
+
         if (b == NULL) {
-            return NGX_ERROR;
+            b = ngx_alloc(sizeof(ngx_http_aigw_redis_batch_t), rd->log);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
         }
 
         b->rd = rd;
@@ -2224,6 +2246,13 @@ ngx_http_aigw_redis_batch_free(ngx_http_aigw_redis_batch_t *b)
 
     if (b->cmd) {
         ngx_free(b->cmd);
+    }
+
+    /* one is kept for the next batch: a batch is some 20 KB */
+
+    if (b->rd->spare == NULL && !b->rd->exiting) {
+        b->rd->spare = b;
+        return;
     }
 
     ngx_free(b);
