@@ -272,6 +272,47 @@ aigw_window_reset(int64_t prev, int64_t cur, int64_t ms)
 }
 
 
+void
+aigw_window_base(const aigw_counters_t *c, int64_t now_ms,
+    aigw_window_base_t *b)
+{
+    b->ms = now_ms % AIGW_MINUTE_MS;
+    b->req_used = aigw_window_used(c->req_prev, c->req_cur, b->ms);
+    b->tok_used = aigw_window_used(c->tok_prev, c->tok_cur, b->ms);
+    b->tok_cur = c->tok_cur;
+    b->tok_prev = c->tok_prev;
+}
+
+
+void
+aigw_window_next(const aigw_subject_limits_t *l, const aigw_window_base_t *b,
+    int64_t before, int64_t tokens_before, int64_t tokens,
+    aigw_window_result_t *res)
+{
+    res->refused = AIGW_WINDOW_OK;
+    res->retry_after_ms = 0;
+    res->remaining_requests = -1;
+    res->reset_requests_ms = -1;
+    res->remaining_tokens = -1;
+    res->reset_tokens_ms = -1;
+
+    /* each admission before added one request and its tokens to "cur" */
+
+    if (l->rpm > 0) {
+        res->remaining_requests = l->rpm - (b->req_used + before) - 1;
+        res->reset_requests_ms = 2 * AIGW_MINUTE_MS - b->ms;
+    }
+
+    if (l->tpm > 0) {
+        res->remaining_tokens = l->tpm - (b->tok_used + tokens_before)
+                                - tokens;
+        res->reset_tokens_ms = aigw_window_reset(b->tok_prev,
+                                                 b->tok_cur + tokens_before
+                                                 + tokens, b->ms);
+    }
+}
+
+
 /* Days since 1970-01-01 to a proleptic Gregorian year and month. */
 
 static void

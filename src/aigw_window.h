@@ -96,4 +96,30 @@ void aigw_window_settle(aigw_counters_t *c, int64_t minute, int64_t period,
     int64_t tokens_delta, int64_t cost_delta);
 
 
+/*
+ * Admissions admitted together (the Redis store admits a batch's admissions
+ * at once when all of them fit, see ngx_http_aigw_redis_scripts.h).  From a
+ * subject's counters before them, rolled to now, aigw_window_base() takes
+ * what its answer carries; aigw_window_next() gives the result of the
+ * admission that follows "before" admitted ones, which reserved
+ * "tokens_before" tokens in all: what aigw_window_check() would give after
+ * they were reserved one by one (an admitted result: the caller knows that
+ * all fit).
+ */
+
+typedef struct {
+    int64_t             ms;            /* in the minute */
+    int64_t             req_used;      /* in the window, as checked */
+    int64_t             tok_used;
+    int64_t             tok_cur;
+    int64_t             tok_prev;
+} aigw_window_base_t;
+
+void aigw_window_base(const aigw_counters_t *c, int64_t now_ms,
+    aigw_window_base_t *b);
+void aigw_window_next(const aigw_subject_limits_t *l,
+    const aigw_window_base_t *b, int64_t before, int64_t tokens_before,
+    int64_t tokens, aigw_window_result_t *res);
+
+
 #endif /* _AIGW_WINDOW_H_INCLUDED_ */

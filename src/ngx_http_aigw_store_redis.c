@@ -2564,8 +2564,8 @@ ngx_http_aigw_redis_batch_reply(redisAsyncContext *ac, void *r,
  * 0, minute, ms, failed settlements, then per entry its period id, the
  * requests and tokens used in the window, and the tokens counted in this
  * minute and the one before, all before the batch's admissions; each
- * admission's answer is worked out here as the script would have, admitting
- * them one by one.  Otherwise it answers with an array: the same header with
+ * admission's answer is worked out here by aigw_window_next(), as if they
+ * had been admitted one by one.  Otherwise it answers with an array: the same header with
  * 1, then each admission's answer (ngx_http_aigw_redis_verdict()).
  *
  * NGX_ERROR (the reason in rd->reason_buf) before any admission is
@@ -2578,11 +2578,12 @@ ngx_http_aigw_redis_answers(ngx_http_aigw_redis_t *rd,
 {
     u_char                       *h;
     int64_t                       v[4 + 5 * NGX_HTTP_AIGW_SUBJECTS];
-    int64_t                       hdr[4], ms, *e, tb;
+    int64_t                       hdr[4], ms, *e;
     ngx_int_t                     rc;
     ngx_uint_t                    i, j, k, n, fast;
     redisReply                   *elem;
-    aigw_subject_limits_t        *l;
+    aigw_window_base_t            base;
+    aigw_window_result_t          res;
     ngx_http_aigw_redis_item_t   *item;
     ngx_http_aigw_redis_entry_t  *en;
 
@@ -2686,36 +2687,24 @@ ngx_http_aigw_redis_answers(ngx_http_aigw_redis_t *rd,
 
             for (j = 0; j < n; j++) {
                 en = &b->entries[item->sub[j]];
-                l = en->limits;
-                e = &v[4 + n + 4 * j];
                 h = (u_char *) reply->str + 8 * (4 + 5 * item->sub[j]);
 
                 v[4 + j] = ngx_http_aigw_redis_le_int(h);
 
-                e[0] = -1; e[1] = -1; e[2] = -1; e[3] = -1;
+                base.ms = ms;
+                base.req_used = ngx_http_aigw_redis_le_int(h + 8);
+                base.tok_used = ngx_http_aigw_redis_le_int(h + 16);
+                base.tok_cur = ngx_http_aigw_redis_le_int(h + 24);
+                base.tok_prev = ngx_http_aigw_redis_le_int(h + 32);
 
-                if (l->rpm > 0) {
-                    e[0] = l->rpm - (ngx_http_aigw_redis_le_int(h + 8)
-                                     + en->admissions) - 1;
-                    e[1] = 2 * 60000 - ms;
-                }
+                aigw_window_next(en->limits, &base, en->admissions,
+                                 en->tokens, item->tokens, &res);
 
-                if (l->tpm > 0) {
-                    tb = en->tokens;
-
-                    e[2] = l->tpm - (ngx_http_aigw_redis_le_int(h + 16) + tb)
-                           - item->tokens;
-
-                    if (ngx_http_aigw_redis_le_int(h + 24) + tb
-                        + item->tokens > 0)
-                    {
-                        e[3] = 2 * 60000 - ms;
-
-                    } else {
-                        e[3] = ngx_http_aigw_redis_le_int(h + 32) > 0
-                               ? 60000 - ms : 0;
-                    }
-                }
+                e = &v[4 + n + 4 * j];
+                e[0] = res.remaining_requests;
+                e[1] = res.reset_requests_ms;
+                e[2] = res.remaining_tokens;
+                e[3] = res.reset_tokens_ms;
             }
 
             for (j = 0; j < n; j++) {

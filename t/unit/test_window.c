@@ -258,10 +258,93 @@ test_periods(void **state)
 }
 
 
+/*
+ * Admissions admitted together: aigw_window_next() from the counters
+ * before them gives each one what aigw_window_check() gives when they are
+ * admitted one by one, over random counters, limits, times and tokens.
+ */
+
+static uint64_t  rnd_state = 88172645463325252ULL;
+
+static int64_t
+rnd(int64_t n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+
+    return (int64_t) (rnd_state % (uint64_t) n);
+}
+
+
+static void
+test_batch_next(void **state)
+{
+    int                    i, k, n, round;
+    int64_t                now, tokens[16], before_tokens;
+    aigw_counters_t        c, seq;
+    aigw_window_base_t     b;
+    aigw_window_result_t   r, want;
+    aigw_subject_limits_t  l;
+
+    (void) state;
+
+    for (round = 0; round < 20000; round++) {
+        now = T0 + rnd(3 * 60000);
+
+        memset(&c, 0, sizeof(c));
+        c.minute = T0 / 60000 + rnd(4) - 1;
+        c.req_cur = rnd(3) ? rnd(500) : 0;
+        c.req_prev = rnd(3) ? rnd(500) : 0;
+        c.tok_cur = rnd(3) ? rnd(50000) : 0;
+        c.tok_prev = rnd(3) ? rnd(50000) : 0;
+        c.concurrent = rnd(10);
+        c.period = -1;
+
+        /* limits that the batch fits (0: no such limit) */
+        n = 1 + (int) rnd(16);
+        l = limits(rnd(4) ? 1500 + rnd(100) : 0,
+                   rnd(4) ? 200000 + rnd(1000) : 0,
+                   rnd(2) ? 100 : 0, rnd(2) ? INT64_C(1000000000) : -1,
+                   (int) rnd(3));
+
+        for (i = 0; i < n; i++) {
+            tokens[i] = rnd(5) ? rnd(4000) : 0;
+        }
+
+        seq = c;
+
+        /* the counters before the batch, rolled to now */
+        assert_int_equal(aigw_window_check(&c, &l, now, 0, 0, &r),
+                         AIGW_WINDOW_OK);
+        aigw_window_base(&c, now, &b);
+
+        before_tokens = 0;
+
+        for (k = 0; k < n; k++) {
+            assert_int_equal(admit(&seq, &l, now, tokens[k], 7, &want),
+                             AIGW_WINDOW_OK);
+
+            aigw_window_next(&l, &b, k, before_tokens, tokens[k], &r);
+
+            assert_int_equal(r.refused, want.refused);
+            assert_int_equal(r.retry_after_ms, want.retry_after_ms);
+            assert_int_equal(r.remaining_requests, want.remaining_requests);
+            assert_int_equal(r.reset_requests_ms, want.reset_requests_ms);
+            assert_int_equal(r.remaining_tokens, want.remaining_tokens);
+            assert_int_equal(r.reset_tokens_ms, want.reset_tokens_ms);
+
+            before_tokens += tokens[k];
+        }
+    }
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_batch_next),
         cmocka_unit_test(test_rpm_exact),
         cmocka_unit_test(test_sliding),
         cmocka_unit_test(test_tokens),
