@@ -270,7 +270,7 @@ check "aigw+limits (redis): x-ratelimit-remaining-requests" \
     has headers '^x-ratelimit-remaining-requests: [0-9]+'
 check "aigw+limits (redis): x-ratelimit-remaining-tokens" \
     has headers '^x-ratelimit-remaining-tokens: [0-9]+'
-slots=$(redis EXISTS "aigw:c:k:$limits_name")
+slots=$(redis EXISTS "aigw:i:k:$limits_name")
 check "aigw+limits (redis): the concurrency slot is released (got $slots)" \
     [ "$slots" = 0 ]
 

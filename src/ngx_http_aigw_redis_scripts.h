@@ -11,12 +11,16 @@
  *   <prefix>s:<id>  hash: m (Unix minute of the "c" counts), rc, rp (requests
  *                   of that minute and of the one before), tc, tp (tokens),
  *                   pd (budget period id), sp (spend in micro-USD);
- *   <prefix>c:<id>  hash of the requests in flight, only for a subject with
+ *   <prefix>i:<id>  hash of the requests in flight, only for a subject with
  *                   a concurrency limit: n (their number, an upper bound:
  *                   it may still count a dead worker's), and per worker id
  *                   "<count> <ms>": that worker's requests in flight, and
  *                   the time at which the field is forgotten if the worker
- *                   does not write it again.
+ *                   does not write it again.  (Earlier versions kept a
+ *                   sorted set of request ids as <prefix>c:<id>: the new
+ *                   name keeps old and new gateways on one Redis, during an
+ *                   upgrade, from reading each other's keys as the wrong
+ *                   type.)
  *
  * One call runs a batch: what a worker collected while its previous batch
  * was out.  Redis spends most of a call on the Lua around the commands, so
@@ -33,10 +37,10 @@
  *     them, from which the worker works out each one's answer; otherwise
  *     they run one by one, each as if it ran alone.
  * A subject's hashes are read once and written once.  Only when the count
- * of a "c" hash would refuse are the dead workers' fields removed and the
+ * of an "i" hash would refuse are the dead workers' fields removed and the
  * count made exact, so a refusal is always exact.
  *
- *   KEYS: per entry (a subject id with its limits), its "s" then "c" hash.
+ *   KEYS: per entry (a subject id with its limits), its "s" then "i" hash.
  *   ARGV: now_ms (0 or less: the Redis server's clock), lifetime_ms of a
  *         worker's field, the worker id, S the number of entries, then per
  *         entry rpm, tpm, concurrency, budget (-1: none), period (0 total,
@@ -70,7 +74,7 @@
  * At the end every changed "s" hash is written whole; its TTL is set when it
  * is new or its minute or period changed: 180 s without a budget (it
  * outlives the two minutes that count), the period's end + 1 day for a
- * daily or monthly budget, none for a total budget.  A "c" hash lives
+ * daily or monthly budget, none for a total budget.  An "i" hash lives
  * lifetime + 1 s from the last batch of a worker with requests in flight,
  * and goes when none is left.
  */

@@ -2053,7 +2053,7 @@ ngx_http_aigw_redis_batch_send(ngx_http_aigw_redis_t *rd,
     for (j = 0; j < b->nentries; j++) {
         p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 's',
                                          b->entries[j].id);
-        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 'c',
+        p = ngx_http_aigw_redis_resp_key(p, &rd->prefix, 'i',
                                          b->entries[j].id);
     }
 

@@ -291,7 +291,7 @@ qr/^\{"error":\{"message":"Rate limit reached for key 'rpm': 3 requests per minu
 [
 ["HGET {p}s:k:rpm rc", 3],
 ["HGET {p}s:k:rpm tc", 90],
-["EXISTS {p}c:k:rpm", 0],
+["EXISTS {p}i:k:rpm", 0],
 ["PTTL {p}s:k:rpm", qr/^1[0-8]\d{4}$/],
 ]
 --- no_error_log
@@ -398,7 +398,7 @@ qr/^\{"error":\{"message":"Rate limit reached for key 'tpm': 250 tokens per minu
 [
 ["HGET {p}s:k:tpm rc", 5],
 ["HGET {p}s:k:tpm tc", 150],
-["EXISTS {p}c:k:tpm", 0],
+["EXISTS {p}i:k:tpm", 0],
 ]
 --- no_error_log
 [error]
@@ -485,7 +485,7 @@ qr/^\{"error":\{"message":"Rate limit reached for tenant 'team': 4 requests per 
 ["HGET {p}s:k:member rc", 4],
 ["HGET {p}s:m:member:gpt-4o rc", 4],
 ["HGET {p}s:t:team rc", 4],
-["EXISTS {p}c:t:team", 0],
+["EXISTS {p}i:t:team", 0],
 ]
 --- no_error_log
 [error]

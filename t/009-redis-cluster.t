@@ -426,7 +426,7 @@ subtest "20 parallel requests against tpm: no more than the limit is reserved" =
     ok((grep { $_->{status} == 429 && $_->{elapsed} < 0.4 } @r) == 10,
        "refusals come at once, not after the upstream's 0.5 s");
 
-    ok(wait_for(sub { redis($r1, "EXISTS t9:c:k:tpm") eq "0" }, 2),
+    ok(wait_for(sub { redis($r1, "EXISTS t9:i:k:tpm") eq "0" }, 2),
        "all slots released");
     is(redis($r1, "HGET t9:s:k:tpm tc"), "1000", "1000 tokens counted");
     is(redis($r1, "HGET t9:s:k:tpm rc"), "10", "10 requests counted");
@@ -454,7 +454,7 @@ subtest "16 parallel requests: each gets its own remaining counts" => sub {
        join(",", map { 100000 - 100 * $_ } 1 .. 16),
        "remaining tokens: 99900 down to 98400, each once");
 
-    ok(wait_for(sub { redis($r1, "EXISTS t9:c:k:batch") eq "0" }, 2),
+    ok(wait_for(sub { redis($r1, "EXISTS t9:i:k:batch") eq "0" }, 2),
        "the slots are freed");
     is(redis($r1, "HGET t9:s:k:batch rc"), "16", "16 requests counted");
 };
@@ -471,7 +471,7 @@ subtest "8 parallel requests, concurrency 3 over two instances" => sub {
     is(scalar(grep { ($_->{headers}{'retry-after'} // '') eq '1' } @r), 5,
        "Retry-After: 1");
 
-    ok(wait_for(sub { redis($r1, "EXISTS t9:c:k:conc") eq "0" }, 2),
+    ok(wait_for(sub { redis($r1, "EXISTS t9:i:k:conc") eq "0" }, 2),
        "the slots are freed when the requests end");
 
     my @again = parallel(map { [ $A->{port},
@@ -524,7 +524,7 @@ subtest "a stalled Redis (DEBUG SLEEP): the 200 ms admission timeout" => sub {
     ok(wait_for(sub { redis($r1, "HGET t9:s:k:stall tc") eq "100" }, 2),
        "the late reservations were released: 100 tokens")
         or diag("tc: " . redis($r1, "HGET t9:s:k:stall tc"));
-    is(redis($r1, "EXISTS t9:c:k:stall"), "0", "no slot left");
+    is(redis($r1, "EXISTS t9:i:k:stall"), "0", "no slot left");
 
     # the connections stayed up, and count again
     is(request($B, chat_request("sk-t9-stall"))->{status}, 200,
@@ -550,9 +550,9 @@ subtest "a stall long enough to drop the connection leaves no slot behind" => su
                                    PeerPort => $E->{port}, Proto => 'tcp')
         or die;
     $s1->syswrite(chat_request("sk-t9-conc", model => "gpt-slower"));
-    ok(wait_for(sub { redis($r1, "HGET t9e:c:k:conc n") eq "1" }, 2),
+    ok(wait_for(sub { redis($r1, "HGET t9e:i:k:conc n") eq "1" }, 2),
        "request 1 holds a slot");
-    like(redis($r1, "HGETALL t9e:c:k:conc"),
+    like(redis($r1, "HGETALL t9e:i:k:conc"),
          qr/^(n\n1\n[0-9a-f]{16}\n1 \d{13}|[0-9a-f]{16}\n1 \d{13}\nn\n1)$/,
          "the count and the worker's field: its count and expiry time");
 
@@ -579,13 +579,13 @@ subtest "a stall long enough to drop the connection leaves no slot behind" => su
     ok(wait_for(sub { (() = error_log($E) =~ /aigw: redis \S+ connected/g) >= 3 }, 8),
        "connected again");
 
-    ok(wait_for(sub { redis($r1, "EXISTS t9e:c:k:conc") eq "0" }, 3),
+    ok(wait_for(sub { redis($r1, "EXISTS t9e:i:k:conc") eq "0" }, 3),
        "no slot is left")
-        or diag("slots: " . redis($r1, "HGETALL t9e:c:k:conc"));
+        or diag("slots: " . redis($r1, "HGETALL t9e:i:k:conc"));
 
     my @r = parallel(map { [$E->{port}, chat_request("sk-t9-conc", model => "gpt-slow")] } 1 .. 3);
     is(statuses(@r), "200,200,200", "the whole concurrency is usable");
-    ok(wait_for(sub { redis($r1, "EXISTS t9e:c:k:conc") eq "0" }, 2),
+    ok(wait_for(sub { redis($r1, "EXISTS t9e:i:k:conc") eq "0" }, 2),
        "their slots are freed");
 
     # a lost admission alone, with no settlement of the subject to follow:
@@ -608,9 +608,9 @@ subtest "a stall long enough to drop the connection leaves no slot behind" => su
     ok(wait_for(sub { (() = error_log($E) =~ /aigw: redis \S+ connected/g)
                       > $before }, 8),
        "connected again");
-    ok(wait_for(sub { redis($r1, "EXISTS t9e:c:k:conc") eq "0" }, 3),
+    ok(wait_for(sub { redis($r1, "EXISTS t9e:i:k:conc") eq "0" }, 3),
        "the slot of the lost admission is given back")
-        or diag("slots: " . redis($r1, "HGETALL t9e:c:k:conc"));
+        or diag("slots: " . redis($r1, "HGETALL t9e:i:k:conc"));
 
     unlike(error_log($E), qr/\[(error|crit|alert|emerg)\]/, "no errors logged");
 };
