@@ -543,7 +543,7 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ngx_int_t                  rc;
     ngx_str_t                  body;
     ngx_uint_t                 all_open;
-    aigw_json_member_t        *model, *mt;
+    aigw_json_member_t        *model;
     ngx_http_aigw_route_t     *route;
     ngx_http_aigw_target_t    *target;
     ngx_http_aigw_loc_conf_t  *alcf;
@@ -645,24 +645,11 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         }
     }
 
+    /* also sets ctx->max_tokens, for the token reservation */
+
     rc = ngx_http_aigw_check_fields(r, ctx, m, n);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    /* for the token reservation: the fields were checked just above */
-
-    ctx->max_tokens = -1;
-    mt = aigw_json_find(m, n, "max_completion_tokens", 21);
-
-    if (mt == NULL || mt->type != AIGW_JSON_NUMBER) {
-        mt = aigw_json_find(m, n, "max_tokens", 10);
-    }
-
-    if (mt && mt->type == AIGW_JSON_NUMBER
-        && aigw_json_int(mt->value, mt->value_len, &ctx->max_tokens) != 0)
-    {
-        ctx->max_tokens = -1;
     }
 
     if (ctx->key
@@ -1165,13 +1152,17 @@ ngx_http_aigw_read_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/* The fields the endpoint needs, and the types of the ones we read. */
+/*
+ * The fields the endpoint needs, and the types of the ones we read; the
+ * client's max_completion_tokens, or else max_tokens, goes to
+ * ctx->max_tokens (-1: neither).
+ */
 
 static ngx_int_t
 ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     aigw_json_member_t *m, size_t n)
 {
-    int64_t              v;
+    int64_t              v, max[2];
     ngx_str_t            name;
     ngx_uint_t           i;
     aigw_json_member_t  *f;
@@ -1233,6 +1224,9 @@ ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
                                    &name);
     }
 
+    max[0] = -1;
+    max[1] = -1;
+
     for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         f = aigw_json_find(m, n, (char *) limits[i].data, limits[i].len);
 
@@ -1250,7 +1244,13 @@ ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
                                        "Invalid '%V': expected a positive "
                                        "integer.", &limits[i]);
         }
+
+        if (i < 2) {
+            max[i] = v;
+        }
     }
+
+    ctx->max_tokens = (max[1] >= 0) ? max[1] : max[0];
 
     return NGX_OK;
 
