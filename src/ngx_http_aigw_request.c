@@ -11,6 +11,13 @@
 #include "ngx_http_aigw_module.h"
 
 
+typedef struct {
+    ngx_str_t                   name;
+    u_char                     *lowcase;   /* made with the hash */
+    ngx_uint_t                  hash;      /* 0: not made yet */
+} ngx_http_aigw_hname_t;
+
+
 static ngx_uint_t ngx_http_aigw_endpoint(ngx_http_request_t *r);
 static ngx_int_t ngx_http_aigw_auth(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_loc_conf_t *alcf);
@@ -25,7 +32,7 @@ static ngx_int_t ngx_http_aigw_adapt(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, aigw_json_member_t *m,
     const aigw_body_rewrite_t *rw);
 static ngx_table_elt_t *ngx_http_aigw_add_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value, char *prefix);
+    ngx_http_aigw_hname_t *hn, ngx_str_t *value, ngx_str_t *prefix);
 static ngx_int_t ngx_http_aigw_adapter_error(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, aigw_adapter_error_t *err);
 static ngx_int_t ngx_http_aigw_read_body(ngx_http_request_t *r,
@@ -62,6 +69,31 @@ static const char  *ngx_http_aigw_type_names[] = {
 
 
 #define ngx_http_aigw_param(p)  (&(ngx_str_t) ngx_string(p))
+
+
+/* a header the gateway adds: its lower case and hash made once */
+
+#define ngx_http_aigw_hname(name, lc)                                        \
+    { ngx_string(name), lc, 0 }
+
+static u_char  ngx_http_aigw_lc_authorization[sizeof("authorization") - 1];
+static u_char  ngx_http_aigw_lc_api_key[sizeof("api-key") - 1];
+static u_char  ngx_http_aigw_lc_x_api_key[sizeof("x-api-key") - 1];
+static u_char  ngx_http_aigw_lc_goog_key[sizeof("x-goog-api-key") - 1];
+static u_char  ngx_http_aigw_lc_anthropic[sizeof("anthropic-version") - 1];
+
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_authorization =
+    ngx_http_aigw_hname("Authorization", ngx_http_aigw_lc_authorization);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_api_key =
+    ngx_http_aigw_hname("api-key", ngx_http_aigw_lc_api_key);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_x_api_key =
+    ngx_http_aigw_hname("x-api-key", ngx_http_aigw_lc_x_api_key);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_goog_key =
+    ngx_http_aigw_hname("x-goog-api-key", ngx_http_aigw_lc_goog_key);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_anthropic =
+    ngx_http_aigw_hname("anthropic-version", ngx_http_aigw_lc_anthropic);
+
+static ngx_str_t  ngx_http_aigw_bearer = ngx_string("Bearer ");
 
 
 ngx_int_t
@@ -1442,19 +1474,23 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         switch (ch->provider) {
 
         case NGX_HTTP_AIGW_AZURE:
-            h = ngx_http_aigw_add_header(r, "api-key", key, NULL);
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_api_key, key,
+                                         NULL);
             break;
 
         case NGX_HTTP_AIGW_ANTHROPIC:
-            h = ngx_http_aigw_add_header(r, "x-api-key", key, NULL);
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_x_api_key, key,
+                                         NULL);
             break;
 
         case NGX_HTTP_AIGW_GEMINI:
-            h = ngx_http_aigw_add_header(r, "x-goog-api-key", key, NULL);
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_goog_key, key,
+                                         NULL);
             break;
 
         default:
-            h = ngx_http_aigw_add_header(r, "Authorization", key, "Bearer ");
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_authorization,
+                                         key, &ngx_http_aigw_bearer);
             break;
         }
 
@@ -1478,7 +1514,7 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         && ngx_http_aigw_find_header(&r->headers_in.headers,
                                      "anthropic-version") == NULL)
     {
-        h = ngx_http_aigw_add_header(r, "anthropic-version",
+        h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_anthropic,
                                      &ngx_http_aigw_anthropic_version, NULL);
         if (h == NULL) {
             return NGX_ERROR;
@@ -1489,12 +1525,17 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
 }
 
 
+/*
+ * The names are static: their lower case and hash are made once per
+ * process, not per request.  A value without a prefix is the channel's
+ * own string, which lives as long as the configuration.
+ */
+
 static ngx_table_elt_t *
-ngx_http_aigw_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value,
-    char *prefix)
+ngx_http_aigw_add_header(ngx_http_request_t *r, ngx_http_aigw_hname_t *hn,
+    ngx_str_t *value, ngx_str_t *prefix)
 {
     u_char           *p;
-    size_t            len;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_in.headers);
@@ -1502,25 +1543,27 @@ ngx_http_aigw_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value,
         return NULL;
     }
 
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NULL;
+    if (hn->hash == 0) {
+        ngx_strlow(hn->lowcase, hn->name.data, hn->name.len);
+        hn->hash = ngx_hash_key(hn->lowcase, hn->name.len);
     }
 
-    ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
-    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+    h->key = hn->name;
+    h->lowcase_key = hn->lowcase;
+    h->hash = hn->hash;
 
-    len = prefix ? ngx_strlen(prefix) : 0;
+    if (prefix == NULL) {
+        h->value = *value;
+        return h;
+    }
 
-    h->value.len = len + value->len;
+    h->value.len = prefix->len + value->len;
     h->value.data = ngx_pnalloc(r->pool, h->value.len);
     if (h->value.data == NULL) {
         return NULL;
     }
 
-    p = ngx_cpymem(h->value.data, prefix, len);
+    p = ngx_cpymem(h->value.data, prefix->data, prefix->len);
     ngx_memcpy(p, value->data, value->len);
 
     return h;
