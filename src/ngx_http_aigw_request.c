@@ -422,7 +422,7 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
 {
     u_char           *p;
     ngx_str_t         x_api_key, api_key;
-    ngx_uint_t        i, found;
+    ngx_uint_t        i, found, kept;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
@@ -432,6 +432,7 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
     ngx_str_null(&api_key);
 
     found = 0;
+    kept = 0;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -490,6 +491,8 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
             found = 1;
             continue;
         }
+
+        kept++;
     }
 
     if (token->len == 0) {
@@ -500,7 +503,9 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
         return NGX_OK;
     }
 
-    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+    /* room for the channel's credential and a few extra headers */
+
+    if (ngx_list_init(&headers, r->pool, kept + 4, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -1341,7 +1346,7 @@ ngx_http_aigw_set_body(ngx_http_request_t *r, u_char *body, size_t len)
         }
 
         r->headers_in.content_length->value.data = p;
-        r->headers_in.content_length->value.len = ngx_sprintf(p, "%uz", len)
+        r->headers_in.content_length->value.len = ngx_http_aigw_int(p, len)
                                                   - p;
     }
 
