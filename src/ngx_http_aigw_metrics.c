@@ -723,8 +723,7 @@ ngx_http_aigw_metrics_log_handler(ngx_http_request_t *r)
                                  ngx_max(ctx->usage.reasoning_tokens, 0);
 
             if (ctx->price) {
-                s->v[NGX_HTTP_AIGW_M_COST] +=
-                            aigw_cost_micro_usd(ctx->price, &ctx->usage);
+                s->v[NGX_HTTP_AIGW_M_COST] += ngx_http_aigw_cost(ctx);
             }
         }
     }
