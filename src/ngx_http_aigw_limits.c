@@ -407,19 +407,6 @@ ngx_http_aigw_limits_cleanup(void *data)
 }
 
 
-int64_t
-ngx_http_aigw_cost(ngx_http_aigw_ctx_t *ctx)
-{
-    if (!ctx->cost_done) {
-        ctx->cost = (ctx->usage.found && ctx->price)
-                    ? aigw_cost_micro_usd(ctx->price, &ctx->usage) : 0;
-        ctx->cost_done = 1;
-    }
-
-    return ctx->cost;
-}
-
-
 ngx_int_t
 ngx_http_aigw_limits_headers(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
 {

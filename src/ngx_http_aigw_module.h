@@ -347,7 +347,17 @@ void *ngx_http_aigw_pool_alloc(void *pool, size_t size);
  * computed once: for the log phase and the pool cleanup, when the usage is
  * final.
  */
-int64_t ngx_http_aigw_cost(ngx_http_aigw_ctx_t *ctx);
+static ngx_inline int64_t
+ngx_http_aigw_cost(ngx_http_aigw_ctx_t *ctx)
+{
+    if (!ctx->cost_done) {
+        ctx->cost = (ctx->usage.found && ctx->price)
+                    ? aigw_cost_micro_usd(ctx->price, &ctx->usage) : 0;
+        ctx->cost_done = 1;
+    }
+
+    return ctx->cost;
+}
 
 /* A decimal integer, without ngx_sprintf()'s cost: for per-request values */
 u_char *ngx_http_aigw_int(u_char *p, int64_t v);
