@@ -202,7 +202,10 @@ ngx_http_aigw_limits_subject(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(s->id.data, "%s:%V", kind, name);
+    p = s->id.data;
+    *p++ = kind[0];
+    *p++ = ':';
+    p = ngx_cpymem(p, name->data, name->len);
 
     if (model) {
         *p++ = ':';
@@ -389,8 +392,7 @@ ngx_http_aigw_limits_cleanup(void *data)
     /* without usage (upstream error, abort) the reservation is released */
 
     tokens = ctx->usage.found ? ctx->usage.total_tokens : 0;
-    cost = (ctx->usage.found && ctx->price)
-           ? aigw_cost_micro_usd(ctx->price, &ctx->usage) : 0;
+    cost = ngx_http_aigw_cost(ctx);
 
     amcf = ngx_http_get_module_main_conf(a->request, ngx_http_aigw_module);
 

@@ -168,6 +168,8 @@ typedef struct {
     ngx_str_t                   body;         /* the upstream body */
     ngx_str_t                   client_body;  /* /v1/messages: as sent */
     int64_t                     max_tokens;   /* the client's; -1: none */
+    int64_t                     cost;         /* of the usage, once known:
+                                                 see ngx_http_aigw_cost() */
     int64_t                     prompt_estimate; /* Gemini embeddings */
     u_char                      key_id[18];
 
@@ -228,6 +230,7 @@ typedef struct {
     unsigned                    key_resume:1; /* the key store answered */
     unsigned                    breaker_done:1; /* the outcome of the last
                                                    attempt is recorded */
+    unsigned                    cost_done:1;  /* ctx->cost is computed */
 
     ngx_http_aigw_key_wait_t   *key_wait;     /* a key asked of the store */
 } ngx_http_aigw_ctx_t;
@@ -338,6 +341,23 @@ void ngx_http_aigw_breaker_result(ngx_http_aigw_channel_t *ch, ngx_uint_t ok,
 ngx_uint_t ngx_http_aigw_breaker_state(ngx_http_aigw_channel_t *ch);
 
 void *ngx_http_aigw_pool_alloc(void *pool, size_t size);
+
+/*
+ * The cost of the answer's usage in micro-USD (0 without usage or price),
+ * computed once: for the log phase and the pool cleanup, when the usage is
+ * final.
+ */
+static ngx_inline int64_t
+ngx_http_aigw_cost(ngx_http_aigw_ctx_t *ctx)
+{
+    if (!ctx->cost_done) {
+        ctx->cost = (ctx->usage.found && ctx->price)
+                    ? aigw_cost_micro_usd(ctx->price, &ctx->usage) : 0;
+        ctx->cost_done = 1;
+    }
+
+    return ctx->cost;
+}
 
 /* A decimal integer, without ngx_sprintf()'s cost: for per-request values */
 u_char *ngx_http_aigw_int(u_char *p, int64_t v);

@@ -11,6 +11,13 @@
 #include "ngx_http_aigw_module.h"
 
 
+typedef struct {
+    ngx_str_t                   name;
+    u_char                     *lowcase;   /* made with the hash */
+    ngx_uint_t                  hash;      /* 0: not made yet */
+} ngx_http_aigw_hname_t;
+
+
 static ngx_uint_t ngx_http_aigw_endpoint(ngx_http_request_t *r);
 static ngx_int_t ngx_http_aigw_auth(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, ngx_http_aigw_loc_conf_t *alcf);
@@ -25,7 +32,7 @@ static ngx_int_t ngx_http_aigw_adapt(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, aigw_json_member_t *m,
     const aigw_body_rewrite_t *rw);
 static ngx_table_elt_t *ngx_http_aigw_add_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value, char *prefix);
+    ngx_http_aigw_hname_t *hn, ngx_str_t *value, ngx_str_t *prefix);
 static ngx_int_t ngx_http_aigw_adapter_error(ngx_http_request_t *r,
     ngx_http_aigw_ctx_t *ctx, aigw_adapter_error_t *err);
 static ngx_int_t ngx_http_aigw_read_body(ngx_http_request_t *r,
@@ -62,6 +69,31 @@ static const char  *ngx_http_aigw_type_names[] = {
 
 
 #define ngx_http_aigw_param(p)  (&(ngx_str_t) ngx_string(p))
+
+
+/* a header the gateway adds: its lower case and hash made once */
+
+#define ngx_http_aigw_hname(name, lc)                                        \
+    { ngx_string(name), lc, 0 }
+
+static u_char  ngx_http_aigw_lc_authorization[sizeof("authorization") - 1];
+static u_char  ngx_http_aigw_lc_api_key[sizeof("api-key") - 1];
+static u_char  ngx_http_aigw_lc_x_api_key[sizeof("x-api-key") - 1];
+static u_char  ngx_http_aigw_lc_goog_key[sizeof("x-goog-api-key") - 1];
+static u_char  ngx_http_aigw_lc_anthropic[sizeof("anthropic-version") - 1];
+
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_authorization =
+    ngx_http_aigw_hname("Authorization", ngx_http_aigw_lc_authorization);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_api_key =
+    ngx_http_aigw_hname("api-key", ngx_http_aigw_lc_api_key);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_x_api_key =
+    ngx_http_aigw_hname("x-api-key", ngx_http_aigw_lc_x_api_key);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_goog_key =
+    ngx_http_aigw_hname("x-goog-api-key", ngx_http_aigw_lc_goog_key);
+static ngx_http_aigw_hname_t  ngx_http_aigw_h_anthropic =
+    ngx_http_aigw_hname("anthropic-version", ngx_http_aigw_lc_anthropic);
+
+static ngx_str_t  ngx_http_aigw_bearer = ngx_string("Bearer ");
 
 
 ngx_int_t
@@ -390,7 +422,7 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
 {
     u_char           *p;
     ngx_str_t         x_api_key, api_key;
-    ngx_uint_t        i, found;
+    ngx_uint_t        i, found, kept;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
@@ -400,6 +432,7 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
     ngx_str_null(&api_key);
 
     found = 0;
+    kept = 0;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -458,6 +491,8 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
             found = 1;
             continue;
         }
+
+        kept++;
     }
 
     if (token->len == 0) {
@@ -468,7 +503,9 @@ ngx_http_aigw_strip_credentials(ngx_http_request_t *r, ngx_str_t *token)
         return NGX_OK;
     }
 
-    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+    /* room for the channel's credential and a few extra headers */
+
+    if (ngx_list_init(&headers, r->pool, kept + 4, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -543,7 +580,7 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
     ngx_int_t                  rc;
     ngx_str_t                  body;
     ngx_uint_t                 all_open;
-    aigw_json_member_t        *model, *mt;
+    aigw_json_member_t        *model;
     ngx_http_aigw_route_t     *route;
     ngx_http_aigw_target_t    *target;
     ngx_http_aigw_loc_conf_t  *alcf;
@@ -645,24 +682,11 @@ ngx_http_aigw_process(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx)
         }
     }
 
+    /* also sets ctx->max_tokens, for the token reservation */
+
     rc = ngx_http_aigw_check_fields(r, ctx, m, n);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    /* for the token reservation: the fields were checked just above */
-
-    ctx->max_tokens = -1;
-    mt = aigw_json_find(m, n, "max_completion_tokens", 21);
-
-    if (mt == NULL || mt->type != AIGW_JSON_NUMBER) {
-        mt = aigw_json_find(m, n, "max_tokens", 10);
-    }
-
-    if (mt && mt->type == AIGW_JSON_NUMBER
-        && aigw_json_int(mt->value, mt->value_len, &ctx->max_tokens) != 0)
-    {
-        ctx->max_tokens = -1;
     }
 
     if (ctx->key
@@ -1165,13 +1189,17 @@ ngx_http_aigw_read_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/* The fields the endpoint needs, and the types of the ones we read. */
+/*
+ * The fields the endpoint needs, and the types of the ones we read; the
+ * client's max_completion_tokens, or else max_tokens, goes to
+ * ctx->max_tokens (-1: neither).
+ */
 
 static ngx_int_t
 ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
     aigw_json_member_t *m, size_t n)
 {
-    int64_t              v;
+    int64_t              v, max[2];
     ngx_str_t            name;
     ngx_uint_t           i;
     aigw_json_member_t  *f;
@@ -1233,6 +1261,9 @@ ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
                                    &name);
     }
 
+    max[0] = -1;
+    max[1] = -1;
+
     for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         f = aigw_json_find(m, n, (char *) limits[i].data, limits[i].len);
 
@@ -1250,7 +1281,13 @@ ngx_http_aigw_check_fields(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
                                        "Invalid '%V': expected a positive "
                                        "integer.", &limits[i]);
         }
+
+        if (i < 2) {
+            max[i] = v;
+        }
     }
+
+    ctx->max_tokens = (max[1] >= 0) ? max[1] : max[0];
 
     return NGX_OK;
 
@@ -1309,7 +1346,7 @@ ngx_http_aigw_set_body(ngx_http_request_t *r, u_char *body, size_t len)
         }
 
         r->headers_in.content_length->value.data = p;
-        r->headers_in.content_length->value.len = ngx_sprintf(p, "%uz", len)
+        r->headers_in.content_length->value.len = ngx_http_aigw_int(p, len)
                                                   - p;
     }
 
@@ -1442,19 +1479,23 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         switch (ch->provider) {
 
         case NGX_HTTP_AIGW_AZURE:
-            h = ngx_http_aigw_add_header(r, "api-key", key, NULL);
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_api_key, key,
+                                         NULL);
             break;
 
         case NGX_HTTP_AIGW_ANTHROPIC:
-            h = ngx_http_aigw_add_header(r, "x-api-key", key, NULL);
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_x_api_key, key,
+                                         NULL);
             break;
 
         case NGX_HTTP_AIGW_GEMINI:
-            h = ngx_http_aigw_add_header(r, "x-goog-api-key", key, NULL);
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_goog_key, key,
+                                         NULL);
             break;
 
         default:
-            h = ngx_http_aigw_add_header(r, "Authorization", key, "Bearer ");
+            h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_authorization,
+                                         key, &ngx_http_aigw_bearer);
             break;
         }
 
@@ -1478,7 +1519,7 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
         && ngx_http_aigw_find_header(&r->headers_in.headers,
                                      "anthropic-version") == NULL)
     {
-        h = ngx_http_aigw_add_header(r, "anthropic-version",
+        h = ngx_http_aigw_add_header(r, &ngx_http_aigw_h_anthropic,
                                      &ngx_http_aigw_anthropic_version, NULL);
         if (h == NULL) {
             return NGX_ERROR;
@@ -1489,12 +1530,17 @@ ngx_http_aigw_upstream(ngx_http_request_t *r, ngx_http_aigw_ctx_t *ctx,
 }
 
 
+/*
+ * The names are static: their lower case and hash are made once per
+ * process, not per request.  A value without a prefix is the channel's
+ * own string, which lives as long as the configuration.
+ */
+
 static ngx_table_elt_t *
-ngx_http_aigw_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value,
-    char *prefix)
+ngx_http_aigw_add_header(ngx_http_request_t *r, ngx_http_aigw_hname_t *hn,
+    ngx_str_t *value, ngx_str_t *prefix)
 {
     u_char           *p;
-    size_t            len;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_in.headers);
@@ -1502,25 +1548,27 @@ ngx_http_aigw_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value,
         return NULL;
     }
 
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NULL;
+    if (hn->hash == 0) {
+        ngx_strlow(hn->lowcase, hn->name.data, hn->name.len);
+        hn->hash = ngx_hash_key(hn->lowcase, hn->name.len);
     }
 
-    ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
-    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+    h->key = hn->name;
+    h->lowcase_key = hn->lowcase;
+    h->hash = hn->hash;
 
-    len = prefix ? ngx_strlen(prefix) : 0;
+    if (prefix == NULL) {
+        h->value = *value;
+        return h;
+    }
 
-    h->value.len = len + value->len;
+    h->value.len = prefix->len + value->len;
     h->value.data = ngx_pnalloc(r->pool, h->value.len);
     if (h->value.data == NULL) {
         return NULL;
     }
 
-    p = ngx_cpymem(h->value.data, prefix, len);
+    p = ngx_cpymem(h->value.data, prefix->data, prefix->len);
     ngx_memcpy(p, value->data, value->len);
 
     return h;

@@ -69,6 +69,11 @@ struct ngx_http_aigw_admission_s {
     /* what settle needs */
     int64_t                     minute;
     int64_t                     periods[NGX_HTTP_AIGW_SUBJECTS];
+    void                       *nodes[NGX_HTTP_AIGW_SUBJECTS];
+                                            /* shm: the subjects' nodes,
+                                               valid while "evictions"
+                                               has not moved */
+    ngx_uint_t                  evictions;
     unsigned                    reserved:1;
     unsigned                    local:1;    /* reserved in shm (fail open) */
     unsigned                    settled:1;

@@ -30,6 +30,7 @@ typedef struct {
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 queue;      /* least recently used last */
     ngx_atomic_t                changes;    /* spend changes, for persist */
+    ngx_uint_t                  evictions;  /* nodes freed, under the lock */
 } ngx_http_aigw_shm_sh_t;
 
 
@@ -162,6 +163,7 @@ ngx_http_aigw_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_aigw_shm_rbtree_insert);
     ngx_queue_init(&ctx->sh->queue);
     ctx->sh->changes = 0;
+    ctx->sh->evictions = 0;
 
     len = sizeof(" in aigw store zone \"\"") + shm_zone->shm.name.len;
 
@@ -310,6 +312,8 @@ ngx_http_aigw_shm_lookup(ngx_http_aigw_shm_ctx_t *ctx, ngx_str_t *id,
         ngx_rbtree_delete(&ctx->sh->rbtree, node);
         ngx_slab_free_locked(ctx->shpool, node);
 
+        ctx->sh->evictions++;
+
         node = ngx_slab_alloc_locked(ctx->shpool, size);
     }
 
@@ -331,24 +335,37 @@ ngx_http_aigw_shm_lookup(ngx_http_aigw_shm_ctx_t *ctx, ngx_str_t *id,
 }
 
 
+/*
+ * The nodes found are kept in the admission for its settlement.  A node is
+ * freed only by the eviction in ngx_http_aigw_shm_lookup(), which counts
+ * it in sh->evictions; while that count has not moved since the lookups,
+ * no node was freed and the pointers are those the lookups would return.
+ * (An admitted node also has a concurrency slot, which keeps it from
+ * being evicted at all; the count does not rely on that.)
+ */
+
 ngx_int_t
 ngx_http_aigw_shm_admit(ngx_http_aigw_store_conf_t *sc,
     ngx_http_aigw_admission_t *a, ngx_log_t *log)
 {
-    ngx_uint_t                 i, headers;
+    ngx_uint_t                 i, headers, evictions, tries;
     aigw_window_result_t       res;
     ngx_http_aigw_shm_ctx_t   *ctx;
     ngx_http_aigw_subject_t   *s;
     ngx_http_aigw_shm_node_t  *nodes[NGX_HTTP_AIGW_SUBJECTS];
 
     ctx = sc->shm_zone->data;
+    tries = 0;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+again:
 
     a->status = NGX_OK;
     a->header_rpm = 0;
     a->header_tpm = 0;
     headers = 0;
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
+    evictions = ctx->sh->evictions;
 
     for (i = 0; i < a->nsubjects; i++) {
         s = &a->subjects[i];
@@ -356,14 +373,7 @@ ngx_http_aigw_shm_admit(ngx_http_aigw_store_conf_t *sc,
         nodes[i] = ngx_http_aigw_shm_lookup(ctx, &s->id, 1);
 
         if (nodes[i] == NULL) {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "aigw: the store zone \"%V\" is full",
-                          &sc->shm_zone->shm.name);
-
-            a->status = NGX_ERROR;
-            return NGX_ERROR;
+            goto full;
         }
 
         if (aigw_window_check(&nodes[i]->counters, &s->limits, a->now_ms,
@@ -386,11 +396,27 @@ ngx_http_aigw_shm_admit(ngx_http_aigw_store_conf_t *sc,
         a->periods[i] = nodes[i]->counters.period;
     }
 
+    if (ctx->sh->evictions != evictions) {
+
+        /*
+         * Making room for a subject may have evicted the idle node of
+         * an earlier one: look them all up again, once.
+         */
+
+        if (tries++ == 0) {
+            goto again;
+        }
+
+        goto full;
+    }
+
     if (a->status == NGX_OK) {
         for (i = 0; i < a->nsubjects; i++) {
             aigw_window_reserve(&nodes[i]->counters, a->tokens, a->cost);
+            a->nodes[i] = nodes[i];
         }
 
+        a->evictions = evictions;
         a->minute = a->now_ms / 60000;
         a->reserved = 1;
 
@@ -402,6 +428,17 @@ ngx_http_aigw_shm_admit(ngx_http_aigw_store_conf_t *sc,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return a->status;
+
+full:
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "aigw: the store zone \"%V\" is full",
+                  &sc->shm_zone->shm.name);
+
+    a->status = NGX_ERROR;
+    return NGX_ERROR;
 }
 
 
@@ -410,7 +447,7 @@ ngx_http_aigw_shm_settle(ngx_http_aigw_store_conf_t *sc,
     ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta,
     ngx_log_t *log)
 {
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, cached;
     ngx_http_aigw_shm_ctx_t   *ctx;
     ngx_http_aigw_shm_node_t  *node;
 
@@ -418,13 +455,26 @@ ngx_http_aigw_shm_settle(ngx_http_aigw_store_conf_t *sc,
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    for (i = 0; i < a->nsubjects; i++) {
-        node = ngx_http_aigw_shm_lookup(ctx, &a->subjects[i].id, 0);
+    /* no node freed since the admission: its nodes are still the ones */
+    cached = (a->nodes[0] != NULL && ctx->sh->evictions == a->evictions);
 
-        if (node) {
-            aigw_window_settle(&node->counters, a->minute, a->periods[i],
-                               tokens_delta, cost_delta);
+    for (i = 0; i < a->nsubjects; i++) {
+
+        if (cached) {
+            node = a->nodes[i];
+            ngx_queue_remove(&node->queue);
+            ngx_queue_insert_head(&ctx->sh->queue, &node->queue);
+
+        } else {
+            node = ngx_http_aigw_shm_lookup(ctx, &a->subjects[i].id, 0);
+
+            if (node == NULL) {
+                continue;
+            }
         }
+
+        aigw_window_settle(&node->counters, a->minute, a->periods[i],
+                           tokens_delta, cost_delta);
     }
 
     if (cost_delta) {

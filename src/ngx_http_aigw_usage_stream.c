@@ -409,7 +409,7 @@ ngx_http_aigw_usage_handler(ngx_http_request_t *r)
         reasoning = ngx_max(ctx->usage.reasoning_tokens, 0);
 
         if (ctx->price) {
-            cost = aigw_cost_micro_usd(ctx->price, &ctx->usage);
+            cost = ngx_http_aigw_cost(ctx);
         }
     }
 
