@@ -52,9 +52,11 @@ command -v wrk > /dev/null || die "wrk is missing: run \"make deps\""
 command -v redis-server > /dev/null && command -v redis-cli > /dev/null \
     || die "redis-server or redis-cli is missing: run \"make deps\""
 
-# The gateway alone on CPU 0, the mock, redis and wrk on CPU 1: then the
-# gateway's worker is the bottleneck and the ratio is the gateway's.
-# Unpinned, they share both CPUs and the others' costs dilute the ratio.
+# The gateway alone on CPU 0, the mock, redis and wrk on CPU 1, so that
+# the gateway's worker is not diluted by the others' costs.  On a 2-CPU
+# machine CPU 1 is saturated too (wrk and the mock need about as much CPU
+# per request as plain proxy_pass): the ratios are those of two busy CPUs,
+# and the gateway's CPU time per request (printed) is the steadier figure.
 # Both gateways are on CPU 0, but only one of them is loaded at a time.
 # In the redis runs redis-server shares CPU 1: its CPU time per request
 # (printed) adds to the mock's and wrk's, and with 2 CPUs CPU 1 rather than
