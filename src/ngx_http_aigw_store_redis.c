@@ -1590,6 +1590,10 @@ ngx_http_aigw_redis_slots(ngx_http_aigw_redis_t *rd, ngx_str_t *id,
     uint32_t                      hash;
     ngx_http_aigw_redis_slots_t  *sl;
 
+    if (rd->slots.root == NULL) {
+        return NULL;                    /* not started in this process */
+    }
+
     hash = ngx_crc32_short(id->data, id->len);
 
     sl = (ngx_http_aigw_redis_slots_t *)
@@ -2337,9 +2341,10 @@ void
 ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
     ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta)
 {
-    ngx_uint_t                   i;
-    ngx_http_aigw_redis_t       *rd;
-    ngx_http_aigw_redis_item_t  *item;
+    ngx_uint_t                    i;
+    ngx_http_aigw_redis_t        *rd;
+    ngx_http_aigw_redis_item_t   *item;
+    ngx_http_aigw_redis_slots_t  *sl;
 
     rd = sc->redis;
 
@@ -2362,6 +2367,20 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
     item = ngx_http_aigw_redis_item(rd, NGX_HTTP_AIGW_REDIS_SETTLE,
                                     a->nsubjects, a->subjects, NULL, NULL);
     if (item == NULL) {
+
+        /* the counts are lost, the slots are released all the same */
+
+        for (i = 0; i < a->nsubjects; i++) {
+            if (a->subjects[i].limits.concurrency > 0) {
+                sl = ngx_http_aigw_redis_slots(rd, &a->subjects[i].id, 0);
+
+                if (sl && sl->inflight) {
+                    sl->inflight--;
+                    ngx_http_aigw_redis_slots_put(rd, sl);
+                }
+            }
+        }
+
         return;
     }
 
