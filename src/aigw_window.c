@@ -9,6 +9,7 @@
 
 
 static void aigw_window_roll(aigw_counters_t *c, int64_t minute);
+static void aigw_window_result_init(aigw_window_result_t *res);
 static int64_t aigw_window_used(int64_t prev, int64_t cur, int64_t ms);
 static int64_t aigw_window_wait(int64_t prev, int64_t cur, int64_t need,
     int64_t limit, int64_t ms);
@@ -86,11 +87,7 @@ aigw_window_check(aigw_counters_t *c, const aigw_subject_limits_t *l,
 
     refused = AIGW_WINDOW_OK;
 
-    res->retry_after_ms = 0;
-    res->remaining_requests = -1;
-    res->reset_requests_ms = -1;
-    res->remaining_tokens = -1;
-    res->reset_tokens_ms = -1;
+    aigw_window_result_init(res);
 
     if (l->rpm > 0) {
         used = aigw_window_used(c->req_prev, c->req_cur, ms);
@@ -289,12 +286,7 @@ aigw_window_next(const aigw_subject_limits_t *l, const aigw_window_base_t *b,
     int64_t before, int64_t tokens_before, int64_t tokens,
     aigw_window_result_t *res)
 {
-    res->refused = AIGW_WINDOW_OK;
-    res->retry_after_ms = 0;
-    res->remaining_requests = -1;
-    res->reset_requests_ms = -1;
-    res->remaining_tokens = -1;
-    res->reset_tokens_ms = -1;
+    aigw_window_result_init(res);
 
     /* each admission before added one request and its tokens to "cur" */
 
@@ -310,6 +302,20 @@ aigw_window_next(const aigw_subject_limits_t *l, const aigw_window_base_t *b,
                                                  b->tok_cur + tokens_before
                                                  + tokens, b->ms);
     }
+}
+
+
+/* Admitted, no wait, and -1 for every limit the subject does not have. */
+
+static void
+aigw_window_result_init(aigw_window_result_t *res)
+{
+    res->refused = AIGW_WINDOW_OK;
+    res->retry_after_ms = 0;
+    res->remaining_requests = -1;
+    res->reset_requests_ms = -1;
+    res->remaining_tokens = -1;
+    res->reset_tokens_ms = -1;
 }
 
 

@@ -263,6 +263,8 @@ static ngx_int_t ngx_http_aigw_redis_slots_admit(ngx_http_aigw_redis_t *rd,
     ngx_http_aigw_redis_item_t *item, ngx_uint_t how);
 static void ngx_http_aigw_redis_slots_settle(ngx_http_aigw_redis_t *rd,
     ngx_http_aigw_redis_item_t *item, ngx_int_t how);
+static void ngx_http_aigw_redis_slots_release(ngx_http_aigw_redis_t *rd,
+    ngx_str_t *id);
 static void ngx_http_aigw_redis_slots_free(ngx_http_aigw_redis_t *rd);
 static void ngx_http_aigw_redis_worker_id(ngx_http_aigw_redis_t *rd);
 static ngx_int_t ngx_http_aigw_redis_add(ngx_http_aigw_redis_t *rd,
@@ -1729,19 +1731,30 @@ ngx_http_aigw_redis_slots_settle(ngx_http_aigw_redis_t *rd,
             continue;
         }
 
-        sl = ngx_http_aigw_redis_slots(rd, &item->ids[i], how > 0);
-
-        if (sl == NULL) {
+        if (how < 0) {
+            ngx_http_aigw_redis_slots_release(rd, &item->ids[i]);
             continue;
         }
 
-        if (how > 0) {
-            sl->inflight++;
+        sl = ngx_http_aigw_redis_slots(rd, &item->ids[i], 1);
 
-        } else if (sl->inflight) {
-            sl->inflight--;
-            ngx_http_aigw_redis_slots_put(rd, sl);
+        if (sl) {
+            sl->inflight++;
         }
+    }
+}
+
+
+static void
+ngx_http_aigw_redis_slots_release(ngx_http_aigw_redis_t *rd, ngx_str_t *id)
+{
+    ngx_http_aigw_redis_slots_t  *sl;
+
+    sl = ngx_http_aigw_redis_slots(rd, id, 0);
+
+    if (sl && sl->inflight) {
+        sl->inflight--;
+        ngx_http_aigw_redis_slots_put(rd, sl);
     }
 }
 
@@ -2341,10 +2354,9 @@ void
 ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
     ngx_http_aigw_admission_t *a, int64_t tokens_delta, int64_t cost_delta)
 {
-    ngx_uint_t                    i;
-    ngx_http_aigw_redis_t        *rd;
-    ngx_http_aigw_redis_item_t   *item;
-    ngx_http_aigw_redis_slots_t  *sl;
+    ngx_uint_t                   i;
+    ngx_http_aigw_redis_t       *rd;
+    ngx_http_aigw_redis_item_t  *item;
 
     rd = sc->redis;
 
@@ -2372,12 +2384,7 @@ ngx_http_aigw_redis_settle(ngx_http_aigw_store_conf_t *sc,
 
         for (i = 0; i < a->nsubjects; i++) {
             if (a->subjects[i].limits.concurrency > 0) {
-                sl = ngx_http_aigw_redis_slots(rd, &a->subjects[i].id, 0);
-
-                if (sl && sl->inflight) {
-                    sl->inflight--;
-                    ngx_http_aigw_redis_slots_put(rd, sl);
-                }
+                ngx_http_aigw_redis_slots_release(rd, &a->subjects[i].id);
             }
         }
 
